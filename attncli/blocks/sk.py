@@ -1,0 +1,58 @@
+"""Selective Kernel Networks (arXiv 1903.06586).
+
+An SK unit: M branches of grouped 3x3 convs (branch i dilated i+1, so the second stands for 5x5),
+each with BN + ReLU; fuse by sum; global average pool; fc to d = max(C/r, L) with BN + ReLU; one fc
+per branch; softmax across the M branches; weighted sum. The paper's official release is Caffe
+(github.com/implus/SKNet); this follows its structure (fc without bias before BN, branch fcs with
+bias). The seed's simplified version defines the softmax but never applies it: here it is applied.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from attncli.registry import register
+
+
+@register(
+    "sk",
+    input_shape=(1, 64, 56, 56),
+    paper=("Selective Kernel Networks", "1903.06586"),
+    defaults={"channels": 64, "M": 2, "G": 32, "r": 16, "L": 32},
+    aliases=("sk_unit", "selective_kernel"),
+)
+class SelectiveKernel(nn.Module):
+    """Selective Kernel convolution: branches of growing receptive field mixed by a softmax."""
+
+    def __init__(
+        self,
+        channels: int,
+        out_channels: int | None = None,
+        stride: int = 1,
+        M: int = 2,
+        G: int = 32,
+        r: int = 16,
+        L: int = 32,
+    ) -> None:
+        super().__init__()
+        out_channels = out_channels or channels
+        if channels % G or out_channels % G:
+            raise ValueError(f"channels ({channels}, {out_channels}) must be divisible by G={G}")
+        d = max(out_channels // r, L)
+        self.branches = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(channels, out_channels, 3, stride, padding=1 + i, dilation=1 + i, groups=G, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+            )
+            for i in range(M)
+        )
+        self.fc = nn.Sequential(nn.Conv2d(out_channels, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True))
+        self.fcs = nn.ModuleList(nn.Conv2d(d, out_channels, 1) for _ in range(M))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = torch.stack([branch(x) for branch in self.branches], dim=1)  # (N, M, C, H, W)
+        z = self.fc(feats.sum(dim=1).mean(dim=(2, 3), keepdim=True))  # (N, d, 1, 1)
+        logits = torch.stack([fc(z) for fc in self.fcs], dim=1)  # (N, M, C, 1, 1)
+        return (feats * logits.softmax(dim=1)).sum(dim=1)

@@ -1,0 +1,1 @@
+"""The ``attncli`` command: Typer and rich live here and nowhere else."""

@@ -1,0 +1,303 @@
+"""Turn what a user typed into a built module and an example input.
+
+A model is a registry name (``eca``), a file (``path/to/file.py:Name``) or an importable module
+(``package.module:Name``), where ``Name`` is an ``nn.Module`` class or a function returning one.
+Constructor arguments come from ``-p key=value``; ``--attn NAME`` puts a registry block into a
+backbone that takes one. Building is deterministic: weights are initialised under ``seed``, and the
+example input is drawn from its own generator seeded the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from attncli import registry
+from attncli.errors import UsageError
+
+ATTN_PREFIX = "attn."  # -p attn.reduction=8 goes to the block that --attn inserts
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``-p`` value: int, float, bool, none, or a comma-separated tuple of those."""
+    text = text.strip()
+    if "," in text:
+        return tuple(parse_value(part) for part in text.strip("()[]").split(",") if part.strip())
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(items: Iterable[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``["channels=64", "k_size=5"]`` -> ``{"channels": 64, "k_size": 5}``."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"bad -p value {item!r}: write key=value, e.g. -p channels=64.")
+        out[key] = parse_value(value)
+    return out
+
+
+def parse_shape(text: str | Iterable[int] | None) -> tuple[int, ...] | None:
+    """``"1,64,56,56"`` (or ``1x64x56x56``) -> ``(1, 64, 56, 56)``; every size a positive integer."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        parts = [p for p in text.replace("x", ",").replace(" ", ",").strip("()[]").split(",") if p]
+    else:
+        parts = list(text)
+    try:
+        shape = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise UsageError(f"bad input shape {text!r}: give positive integers, e.g. 1,64,56,56.") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise UsageError(f"bad input shape {text!r}: give positive integers, e.g. 1,64,56,56.")
+    return shape
+
+
+def is_user_model(model: str) -> bool:
+    return ":" in model
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything needed to build a model, as plain data (picklable, torch-free)."""
+
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] | None = None
+    attn: str | None = None
+    seed: int = 0
+    weights: str | None = None
+
+    @classmethod
+    def make(
+        cls,
+        model: str,
+        params: Iterable[str] | dict[str, Any] | None = None,
+        input_shape: str | Iterable[int] | None = None,
+        attn: str | None = None,
+        seed: int = 0,
+        weights: str | Path | None = None,
+    ) -> "ModelRequest":
+        return cls(
+            model=model,
+            params=parse_params(params),
+            input_shape=parse_shape(input_shape),
+            attn=attn,
+            seed=seed,
+            weights=str(weights) if weights is not None else None,
+        )
+
+    def spec(self) -> registry.Spec | None:
+        return None if is_user_model(self.model) else registry.get(self.model)
+
+    @property
+    def display_name(self) -> str:
+        base = self.model if is_user_model(self.model) else registry.get(self.model).name
+        return f"{base}+{self.attn.lower()}" if self.attn else base
+
+    def resolved(self) -> tuple[dict[str, Any], tuple[int, ...]]:
+        """Constructor kwargs and example input shape, defaults filled in (torch-free)."""
+        spec = self.spec()
+        kwargs = dict(spec.defaults) if spec else {}
+        kwargs.update(self.params)
+        shape = self.input_shape
+        if spec is None:
+            if shape is None:
+                raise UsageError(f"{self.model} is your own module: give --input-shape, e.g. --input-shape 1,64,56,56.")
+            return kwargs, shape
+        if spec.kind == "block" and "channels" in spec.defaults:
+            # Keep the block and its example input consistent whichever of the two the user set.
+            if shape is None and "channels" in self.params:
+                shape = (spec.input_shape[0], int(kwargs["channels"]), *spec.input_shape[2:])
+            elif shape is not None and "channels" not in self.params and len(shape) >= 2:
+                kwargs["channels"] = shape[1]
+        return kwargs, shape or spec.input_shape
+
+
+@dataclass
+class BuiltModel:
+    """A module in eval mode, with the example input it was built for."""
+
+    name: str
+    module: Any  # torch.nn.Module
+    example: Any  # torch.Tensor
+    input_shape: tuple[int, ...]
+    kwargs: dict[str, Any]
+    request: ModelRequest
+    spec: registry.Spec | None
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+
+def _load_user_object(model: str) -> Any:
+    location, _, attr = model.rpartition(":")
+    if not location or not attr:
+        raise UsageError(f"bad model {model!r}: write path/to/file.py:Name or package.module:Name.")
+    if location.endswith(".py"):
+        path = Path(location).expanduser().resolve()
+        if not path.is_file():
+            raise UsageError(f"no such file: {location}. Check the path before the ':'.")
+        mod_name = f"attncli_user_{path.stem}_{abs(hash(str(path))) & 0xFFFFFF:x}"
+        module = sys.modules.get(mod_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[mod_name] = module
+            try:
+                spec.loader.exec_module(module)  # type: ignore[union-attr]
+            except Exception as exc:
+                del sys.modules[mod_name]
+                raise UsageError(f"could not import {location}: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ImportError as exc:
+            raise UsageError(f"could not import module {location!r}: {exc}. Is it on PYTHONPATH?") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise UsageError(f"{location} has no {attr!r}; it defines: {', '.join(names[:12]) or 'nothing public'}.") from None
+
+
+def _check_kwargs(factory: Any, kwargs: dict[str, Any], what: str) -> None:
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    accepted = [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise UsageError(
+            f"{what} takes no parameter {', '.join(unknown)}; it takes: {', '.join(accepted) or 'none'}."
+        )
+
+
+def build(request: ModelRequest) -> BuiltModel:
+    """Build the module (eval mode, weights seeded) and its seeded example input."""
+    import torch
+
+    spec = request.spec()
+    kwargs, shape = request.resolved()
+    attn_args = {k[len(ATTN_PREFIX):]: kwargs.pop(k) for k in list(kwargs) if k.startswith(ATTN_PREFIX)}
+    if spec is None:
+        factory = _load_user_object(request.model)
+        if not callable(factory):
+            raise UsageError(f"{request.model} is not a class or function returning an nn.Module.")
+    else:
+        factory = spec.load_factory()
+    if request.attn or attn_args:
+        if spec is None or not spec.takes_attn:
+            raise UsageError(
+                f"--attn/-p attn.* need a backbone that takes an attention block (resnet18..152, mobilenetv2),"
+                f" not {request.model}."
+            )
+        block = registry.get(request.attn) if request.attn else None
+        if block is not None and block.kind != "block":
+            raise UsageError(f"--attn takes an attention block, and {block.name} is a {block.kind}.")
+        if block is not None:
+            kwargs["attn"] = block.name
+        if attn_args:
+            kwargs["attn_args"] = attn_args
+    _check_kwargs(factory, kwargs, request.model)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(request.seed)
+        try:
+            module = factory(**kwargs)
+        except (TypeError, ValueError, AssertionError) as exc:
+            raise UsageError(f"could not build {request.model} with {_fmt_kwargs(kwargs)}: {exc}") from exc
+    if not isinstance(module, torch.nn.Module):
+        raise UsageError(f"{request.model} returned {type(module).__name__}, not a torch.nn.Module.")
+    if request.weights:
+        load_weights(module, request.weights)
+    module.eval()
+    gen = torch.Generator().manual_seed(request.seed)
+    example = torch.randn(shape, generator=gen)
+    return BuiltModel(
+        name=request.display_name,
+        module=module,
+        example=example,
+        input_shape=shape,
+        kwargs=kwargs,
+        request=request,
+        spec=spec,
+    )
+
+
+def _fmt_kwargs(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+
+
+def load_weights(module: Any, path: str) -> None:
+    """Load a saved state_dict (``weights_only``); any key or shape mismatch is a one-line error."""
+    import torch
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"no such weights file: {path}.")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UsageError(f"could not read {path} as a saved state_dict: {str(exc).splitlines()[0]}") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise UsageError(f"{path} holds a {type(state).__name__}, not a state_dict; save model.state_dict().")
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", mismatched)):
+        if keys:
+            more = f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""
+            problems.append(f"{label}: {', '.join(keys[:4])}{more}")
+    if problems:
+        raise UsageError(f"{path} does not fit this model: {'; '.join(problems)}.")
+    module.load_state_dict(state, strict=True)
+
+
+def run_example(built: BuiltModel, x: Any = None) -> Any:
+    """One forward pass under inference mode; an input the model rejects is a usage error."""
+    import torch
+
+    with torch.inference_mode():
+        try:
+            return built.module(built.example if x is None else x)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            shape = tuple(built.example.shape if x is None else x.shape)
+            raise UsageError(
+                f"{built.name} rejects an input of shape {','.join(map(str, shape))}: {first}."
+                " Give --input-shape to match the model."
+            ) from exc
