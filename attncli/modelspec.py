@@ -62,7 +62,10 @@ def parse_shape(text: str | Iterable[int] | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     if isinstance(text, str):
-        parts = [p for p in text.replace("x", ",").replace(" ", ",").strip("()[]").split(",") if p]
+        body = text.strip().strip("()[]").replace(" ", "")
+        parts = body.split("," if "," in body else "x") if body else []
+        if parts and parts[-1] == "":  # a trailing comma, as in "(1, 64,)"
+            parts.pop()
     else:
         parts = list(text)
     try:

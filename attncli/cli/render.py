@@ -30,11 +30,12 @@ def fmt_shape(shape: Iterable[int]) -> str:
 
 def spec_table(specs: list) -> Table:
     table = Table(title=f"{len(specs)} models", title_justify="left")
-    table.add_column("name", style="bold cyan", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("input", no_wrap=True)
-    table.add_column("arXiv", no_wrap=True)
-    table.add_column("paper", no_wrap=True, overflow="ellipsis", max_width=60)
+    # Names and shapes never shrink; the paper title is the column that gives way on a narrow terminal.
+    table.add_column("name", style="bold cyan", no_wrap=True, min_width=max((len(s.name) for s in specs), default=4))
+    table.add_column("kind", no_wrap=True, min_width=8)
+    table.add_column("input", no_wrap=True, min_width=max((len(fmt_shape(s.input_shape)) for s in specs), default=5))
+    table.add_column("arXiv", no_wrap=True, min_width=10)
+    table.add_column("paper", overflow="ellipsis", no_wrap=True, max_width=40)
     table.add_column("aliases", overflow="fold")
     for spec in specs:
         table.add_row(
