@@ -15,9 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
 
+DEMO_DIR ?= .demo
+
 demo: $(STAMP)
 	$(BIN)/attncli list
 	$(BIN)/attncli info eca
+	$(BIN)/attncli profile eca_resnet50 --device cpu
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/attncli export eca_resnet50 --opset 17 --dynamic all --force -o $(DEMO_DIR)/eca_resnet50_opset17.onnx
+	$(BIN)/attncli verify eca_resnet50 $(DEMO_DIR)/eca_resnet50_opset17.onnx
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -29,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_DIR)

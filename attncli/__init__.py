@@ -1,10 +1,11 @@
 """attncli: build, profile, export and verify attention modules for CNNs.
 
-Importing this package does not import torch; the API functions import what they need.
+Importing this package does not import torch; the API functions import what they need when called:
+``attncli.build``, ``attncli.profile``, ``attncli.export``, ``attncli.verify``, ``attncli.check``.
 """
 
 __version__ = "0.1.0"
 
-from attncli.api import build  # noqa: E402  (torch-free until called)
+from attncli.api import build, check, export, profile, verify  # noqa: E402  (torch-free until called)
 
-__all__ = ["__version__", "build"]
+__all__ = ["__version__", "build", "check", "export", "profile", "verify"]

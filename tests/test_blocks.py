@@ -74,9 +74,11 @@ def test_other_block_parameter_counts_by_hand():
     # GAM rate 4: MLP 64->16->64 with biases; 7x7 convs 64->16->64 with biases; BN(16), BN(64).
     gam = (c * 16 + 16 + 16 * c + c) + (c * 16 * 49 + 16) + 2 * 16 + (16 * c * 49 + c) + 2 * c
     assert params(api.build("gam", params={"channels": c}).module) == gam
-    # SK (M=2, G=32, r=16, L=32): two grouped 3x3 convs + BN, fc C->d=32 no bias + BN, two fcs d->C with bias.
-    sk = 2 * (c * (c // 32) * 9 + 2 * c) + (c * 32 + 2 * 32) + 2 * (32 * c + c)
+    # SK (M=2, G=32, r=16, L=32): two grouped 3x3 convs + BN, fc C->d=32 no bias + BN, two fcs d->C
+    # without bias as in the official prototxt; fc_bias adds C per branch.
+    sk = 2 * (c * (c // 32) * 9 + 2 * c) + (c * 32 + 2 * 32) + 2 * (32 * c)
     assert params(api.build("sk", params={"channels": c}).module) == sk
+    assert params(api.build("sk", params={"channels": c, "fc_bias": True}).module) == sk + 2 * c
     # PSA on 64 -> 4 x 16: kernels 3,5,7,9 with groups 1,4,8,16, then one SEWeight(16, r=16) shared.
     convs = sum(64 // g * 16 * k * k for k, g in ((3, 1), (5, 4), (7, 8), (9, 16)))
     assert params(api.build("psa").module) == convs + (16 * 1 + 1) + (1 * 16 + 16)

@@ -3,8 +3,10 @@
 An SK unit: M branches of grouped 3x3 convs (branch i dilated i+1, so the second stands for 5x5),
 each with BN + ReLU; fuse by sum; global average pool; fc to d = max(C/r, L) with BN + ReLU; one fc
 per branch; softmax across the M branches; weighted sum. The paper's official release is Caffe
-(github.com/implus/SKNet); this follows its structure (fc without bias before BN, branch fcs with
-bias). The seed's simplified version defines the softmax but never applies it: here it is applied.
+(github.com/implus/SKNet); this follows its ``sknet50.prototxt``: the fc before BN and the branch
+fcs (one 1x1 conv to M*C outputs, ``B_fc2``) carry no bias. ``-p fc_bias=true`` adds branch biases
+as common PyTorch ports do. The seed's simplified version defines the softmax but never applies it:
+here it is applied.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class SelectiveKernel(nn.Module):
         G: int = 32,
         r: int = 16,
         L: int = 32,
+        fc_bias: bool = False,
     ) -> None:
         super().__init__()
         out_channels = out_channels or channels
@@ -49,7 +52,7 @@ class SelectiveKernel(nn.Module):
             for i in range(M)
         )
         self.fc = nn.Sequential(nn.Conv2d(out_channels, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True))
-        self.fcs = nn.ModuleList(nn.Conv2d(d, out_channels, 1) for _ in range(M))
+        self.fcs = nn.ModuleList(nn.Conv2d(d, out_channels, 1, bias=fc_bias) for _ in range(M))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = torch.stack([branch(x) for branch in self.branches], dim=1)  # (N, M, C, H, W)

@@ -61,7 +61,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 # Each module registers its command(s) with @command on import.
-from attncli.cli import cmd_info, cmd_list  # noqa: E402,F401
+from attncli.cli import cmd_bench, cmd_check, cmd_export, cmd_info, cmd_list, cmd_profile, cmd_verify  # noqa: E402,F401
 
 
 def run() -> None:

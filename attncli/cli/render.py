@@ -17,7 +17,9 @@ def print_json(data: Any) -> None:
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def fmt_int(n: int) -> str:
@@ -73,3 +75,280 @@ def info_report(info: Any) -> None:
         parent = nodes[row.depth - 1]
         nodes[row.depth] = parent.add(f"{row.path.rsplit('.', 1)[-1]} [dim]{row.type}[/] {fmt_int(row.params)}")
     out.print(tree)
+
+
+# ----------------------------------------------------------------------------- check
+
+_STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow"}
+
+
+class CheckProgress:
+    """A progress bar on a terminal; plain lines (one per finished case) in CI logs."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self._progress = None
+
+    def __enter__(self) -> "CheckProgress":
+        return self
+
+    def planned(self, cases) -> None:
+        self.total = len(cases)
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]check[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=err, transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("", total=self.total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def started(self, case) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=case.id)
+
+    def finished(self, result) -> None:
+        self.done += 1
+        err_txt = f"max abs {result.max_abs:.2e}" if result.max_abs is not None else ""
+        line = f"[{self.done}/{self.total}] {result.id} [{_STATUS_STYLE[result.status]}]{result.status}[/] {result.seconds:.1f}s {err_txt}"
+        if result.status != "passed":
+            line += f" - {result.message}"
+        if self._progress is not None:
+            self._progress.advance(self._task)
+            self._progress.console.print(line, markup=True, highlight=False, soft_wrap=True)
+        else:
+            err.print(line, markup=True, highlight=False, soft_wrap=True)
+
+
+def check_summary(report, to_stderr: bool = False) -> None:
+    console = err if to_stderr else out
+    table = Table(title="attncli check", title_justify="left")
+    table.add_column("case", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("opset", justify="right")
+    table.add_column("max abs error", justify="right", no_wrap=True)
+    table.add_column("seconds", justify="right")
+    table.add_column("message", overflow="fold")
+    for c in report.cases:
+        table.add_row(
+            c.model, f"[{_STATUS_STYLE[c.status]}]{c.status}[/]", str(c.opset),
+            f"{c.max_abs:.2e}" if c.max_abs is not None else "-", f"{c.seconds:.1f}",
+            "" if c.passed else c.message,
+        )
+    console.print(table)
+    counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n) or "nothing run"
+    verdict = "PASSED" if report.passed else ("INTERRUPTED" if report.interrupted else "FAILED")
+    style = "bold green" if report.passed else "bold red"
+    console.print(f"[{style}]{verdict}[/]: {len(report.cases)}/{report.planned} cases, {counts}, {report.seconds:.1f} s", highlight=False)
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+def bench_report(result, plot=None) -> None:
+    threads = f", {result.threads} threads" if result.threads else ""
+    out.print(f"[bold cyan]{result.model}[/] {fmt_shape(result.input_shape)} on {result.device}{threads}, "
+              f"onnxruntime {result.provider} at opset {result.opset}; {result.iters} interleaved iterations")
+    table = Table(title_justify="left")
+    for col in ("batch", "runtime", "p50 ms", "p90 ms", "mean ms", "samples/s", "vs eager"):
+        table.add_column(col, justify="right" if col != "runtime" else "left")
+    for row in result.rows:
+        for lat in row.runtimes:
+            table.add_row(
+                str(row.batch_size), lat.runtime, f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.mean_ms:.3f}",
+                f"{lat.throughput:,.1f}", f"{lat.vs_eager:.2f}x",
+            )
+    out.print(table)
+    for row in result.rows:
+        faster = "faster" if row.ratio < 1 else "slower"
+        out.print(f"batch {row.batch_size}: onnxruntime/pytorch p50 ratio [bold]{row.ratio:.2f}[/] (onnxruntime {faster})")
+    if plot is not None:
+        out.print(f"plot written to {plot}")
+
+
+# ----------------------------------------------------------------------------- profile
+
+
+def fmt_count(n: float) -> str:
+    """Decimal prefixes (10^3, 10^6, 10^9), three significant digits: 9.00G, 118M, 86.3k."""
+    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.2f}{unit}" if abs(v) < 10 else f"{v:.1f}{unit}" if abs(v) < 100 else f"{v:,.0f}{unit}"
+    return f"{n:g}"
+
+
+def fmt_pct(share) -> str:
+    """Percent with two decimals; a share below 0.01% shows as <0.01% (the JSON keeps the number)."""
+    if share is None:
+        return "-"
+    return "<0.01%" if 0 < share < 0.0001 else f"{share:.2%}"
+
+
+def fmt_rel(rel) -> str:
+    if rel is None:
+        return ""
+    return f" ({'+' if rel > 0 else '-'}<0.01%)" if 0 < abs(rel) < 0.0001 else f" ({rel:+.2%})"
+
+
+def fmt_signed(n: float, rel) -> str:
+    rel_txt = fmt_rel(rel)
+    return f"{'+' if n >= 0 else '-'}{fmt_count(abs(n))}{rel_txt}"
+
+
+def profile_report(report) -> None:
+    from rich import box
+
+    out.print(f"[bold cyan]{report.model}[/]  [dim]{report.kind}[/]  input {fmt_shape(report.input_shape)}")
+    p = report.params
+    attn = f"; attention {fmt_int(p.attention)} ({fmt_pct(p.attention_share)})" if p.attention is not None else "; attention: none"
+    out.print(f"parameters  {fmt_int(p.total)} total, {fmt_int(p.trainable)} trainable{attn}")
+    out.print(f"MACs        {fmt_count(report.macs)}  ({fmt_int(report.macs)})  [dim]multiply-accumulates: conv, linear, matmul[/]")
+    out.print(f"FLOPs       {fmt_count(report.flops)}  ({fmt_int(report.flops)})  [dim]2 x MACs + every other arithmetic op[/]")
+    if report.attention is not None:
+        a = report.attention
+        out.print(
+            f"attention   {len(a.modules)} block(s): MACs {fmt_count(a.macs)} ({fmt_pct(a.macs_share)}), "
+            f"FLOPs {fmt_count(a.flops)} ({fmt_pct(a.flops_share)})"
+        )
+    top = sorted(report.flops_by_operator.items(), key=lambda kv: -kv[1])[:6]
+    if top and report.flops:
+        out.print("FLOPs by op " + ", ".join(f"{op} {v / report.flops:.1%}" for op, v in top), style="dim")
+    if report.uncounted_ops:
+        ops = ", ".join(f"{op} x{n}" for op, n in report.uncounted_ops.items())
+        out.print(f"[bold red]uncounted[/]   {ops}  [dim](no rule in attncli.counting: MACs/FLOPs are a lower bound)[/]")
+    else:
+        out.print("uncounted   none [dim](every operator counted or declared free)[/]")
+
+    ref = report.reference
+    if ref is not None:
+        pdiv, mdiv = ("2^20", "2^30") if ref.units == "binary" else ("10^6", "10^9")
+        parts = []
+        if ref.published_params_m is not None:
+            rel = f" ({ref.params_rel_diff:+.2%})" if ref.params_rel_diff is not None else ""
+            parts.append(f"params {ref.published_params_m} M published vs {ref.measured_params_m:.3f} M measured{rel} [dim](/{pdiv})[/]")
+        if ref.published_macs_g is not None:
+            rel = f" ({ref.macs_rel_diff:+.2%})" if ref.macs_rel_diff is not None else ""
+            parts.append(f"MACs {ref.published_macs_g} G published vs {ref.measured_macs_g:.3f} G measured{rel} [dim](/{mdiv})[/]")
+        out.print(f"published   [dim]{ref.source}[/]")
+        for part in parts:
+            out.print(f"            {part}")
+        if ref.exact_params is not None:
+            same = "matches" if ref.exact_params_match else "differs from"
+            out.print(f"            parameter count {same} the official code's exact {fmt_int(ref.exact_params)}")
+        if ref.note:
+            out.print(f"            [yellow]{ref.note}[/]")
+
+    base = report.baseline
+    if base is not None:
+        line = (
+            f"vs {base.model}: params {fmt_signed(base.params_diff, base.params_rel_diff)}, "
+            f"MACs {fmt_signed(base.macs_diff, base.macs_rel_diff)}, FLOPs {fmt_signed(base.flops_diff, base.flops_rel_diff)}"
+        )
+        if base.latency_diff_ms is not None:
+            line += f", p50 latency {base.latency_diff_ms:+.2f} ms{fmt_rel(base.latency_rel_diff)}"
+        out.print(f"overhead    {line}")
+
+    if report.latency_sweep:
+        first = report.latency_sweep[0]
+        threads = f", {first.threads} threads" if first.threads else ""
+        out.print(
+            f"latency     {first.device} ({first.device_name}{threads}), {first.dtype}, "
+            f"{first.warmup} warm-up + {first.iters} timed iterations, torch.inference_mode()"
+        )
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+        cols = ["batch", "mean ms", "std", "min", "p50", "p90", "p99", "samples/s"]
+        if first.peak_memory_mb is not None:
+            cols.append("peak MiB")
+        for col in cols:
+            table.add_column(col, justify="right", no_wrap=True)
+        for lat in report.latency_sweep:
+            row = [str(lat.batch_size)] + [f"{v:.3f}" for v in (lat.mean_ms, lat.std_ms, lat.min_ms, lat.p50_ms, lat.p90_ms, lat.p99_ms)]
+            row.append(f"{lat.throughput:,.1f}")
+            if lat.peak_memory_mb is not None:
+                row.append(f"{lat.peak_memory_mb:,.1f}")
+            table.add_row(*row)
+        out.print(table)
+
+    out.print(f"modules     to depth {report.depth}; attn P/M: share of params/MACs inside attention blocks")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    table.add_column("module", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=14)
+    for col in ("params", "MACs", "FLOPs", "attn P", "attn M"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for row in report.modules:
+        name = row.path if row.depth == 0 else "  " * (row.depth - 1) + row.path.rsplit(".", 1)[-1]
+        style = "magenta" if row.is_attention else None
+        table.add_row(
+            name, row.type, fmt_int(row.params), fmt_count(row.macs), fmt_count(row.flops),
+            fmt_pct(row.attention_params_share), fmt_pct(row.attention_macs_share), style=style,
+        )
+    out.print(table)
+    for note in report.notes:
+        err.print(f"[yellow]note:[/] {note}", markup=True, highlight=False)
+
+
+# ----------------------------------------------------------------------------- export / verify
+
+
+def _fmt_err(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.1e}"
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def export_report(result: Any) -> None:
+    """The written file and its settings, then the parity report when it was verified."""
+    axes = ", ".join(result.dynamic_axes.values()) or "none"
+    out.print(f"[bold]wrote[/]       {result.path}  ({_fmt_bytes(result.file_bytes)})")
+    out.print(f"onnx        opset {result.opset}, {result.exporter} exporter, {result.export_seconds:.1f} s; dynamic axes: {axes}")
+    out.print(f"model       {result.model}, {fmt_int(result.num_params)} parameters, example input {fmt_shape(result.input_shape)}")
+    if result.parity is None:
+        out.print("[dim]not verified (--no-verify): run `attncli verify` on it[/]")
+    else:
+        parity_report(result.parity)
+
+
+def parity_report(report: Any) -> None:
+    """One row per case (per output when there are several), then the verdict line."""
+    from rich import box
+
+    dims = ", ".join(str(d) for d in report.file_input_shape)
+    out.print(f"verify      {report.file} (opset {report.opset}), input {report.input_name} ({dims})")
+    out.print(f"            onnxruntime {report.provider} vs PyTorch {report.model} on the CPU")
+    out.print(f"tolerance   an element fails when |onnx - torch| > {report.atol:g} + {report.rtol:g} * |torch|")
+    several = any(len(c.outputs) > 1 for c in report.cases)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    cols = ["shape", "seed"] + (["output"] if several else []) + ["max abs", "mean abs", "max rel", "over tol", "min atol", ""]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("shape", "output", "") else "right", no_wrap=True)
+    for case in report.cases:
+        shape = ",".join(str(d) for d in case.shape)
+        if case.problem:
+            table.add_row(shape, str(case.seed), *(["-"] * (len(cols) - 3)), "[red]FAIL[/]")
+            continue
+        for o in case.outputs:
+            row = [shape, str(case.seed)] + ([o.name] if several else [])
+            row += [_fmt_err(o.max_abs), _fmt_err(o.mean_abs), _fmt_err(o.max_rel), f"{o.mismatch_ratio:.2%}", _fmt_err(o.min_atol)]
+            table.add_row(*row, "[green]ok[/]" if o.passed else "[red]FAIL[/]")
+    out.print(table)
+    for case in report.cases:
+        problems = [case.problem] if case.problem else [f"{o.name}: {o.problem}" for o in case.outputs if o.problem]
+        for problem in problems:
+            out.print(f"[red]{','.join(map(str, case.shape))} seed {case.seed}:[/] {problem}", soft_wrap=True)
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    verdict, _, rest = report.message.partition(" ")
+    out.print(f"[{'bold green' if report.passed else 'bold red'}]{verdict}[/] {rest}", soft_wrap=True)

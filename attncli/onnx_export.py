@@ -1,0 +1,448 @@
+"""ONNX export at exactly the opset asked for, written atomically, with its provenance in the file.
+
+Two exporters ship with torch and neither is honest on its own about opsets:
+- the TorchScript exporter (``dynamo=False``) converts operators for opsets 7 to 20; asked for a
+  higher one it only stamps the header;
+- the dynamo exporter (the default of ``torch.onnx.export``) builds at opset 18 or newer; asked for
+  a lower one it tries the ONNX version converter, and when that fails (as it does for every
+  registered block at 11) it logs a warning and writes an opset-18 file anyway.
+So ``auto`` takes TorchScript below 18 and dynamo from 18 on, and whatever the exporter, the opset is
+read back from the written file's ``opset_import``: a file that is not at the requested opset is
+deleted and the export fails.
+
+This module imports torch and onnx only inside functions, so the CLI can read its constants cheaply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import secrets
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from attncli.errors import CheckFailed, UsageError
+
+# 17 is the default because the common deployment runtimes all take it (ONNX Runtime >= 1.13,
+# TensorRT >= 8.6, OpenVINO), the TorchScript exporter covers it fully, and it has every operator
+# the registered models need (LayerNormalization arrived in 17).
+DEFAULT_OPSET = 17
+# Below 11, Slice (before 10) and Pad/Resize (before 11) take their sizes as attributes, not tensors,
+# so a graph cannot follow a dynamic height or width (the TorchScript exporter refuses coordatt's
+# slice at 9); 11 is also the oldest opset that the deployment runtimes still test.
+MIN_OPSET = 11
+TORCHSCRIPT_MAX_OPSET = 20  # above 20 the TorchScript exporter stamps the header without converting
+DYNAMO_MIN_OPSET = 18  # the dynamo exporter's operator library starts at 18
+EXPORTERS = ("auto", "torchscript", "dynamo")
+DYNAMIC_CHOICES = ("batch", "spatial", "all", "none")
+INPUT_NAME = "input"
+_SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+# ----------------------------------------------------------------------------- opsets and exporters
+
+
+@functools.lru_cache(maxsize=None)
+def max_opset() -> int:
+    """The newest opset attncli can export and verify: known to onnx, onnxscript and onnxruntime."""
+    import onnx
+    import onnxscript.onnx_opset as opsets
+
+    versions = [int(n[5:]) for n in dir(opsets) if n.startswith("opset") and n[5:].isdigit()]
+    newest = min(max(versions), onnx.defs.onnx_opset_version())
+    while newest > TORCHSCRIPT_MAX_OPSET and not _onnxruntime_loads_opset(newest):
+        newest -= 1
+    return newest
+
+
+def _onnxruntime_loads_opset(opset: int) -> bool:
+    """onnxruntime has no API for its newest opset: try to load a one-node model stamped with it."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [value],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception:
+        return False
+    return True
+
+
+def validate_opset(opset: int, exporter: str = "auto") -> None:
+    """Reject an opset outside the supported range, or one the chosen exporter cannot honour (exit 2)."""
+    if exporter not in EXPORTERS:
+        raise UsageError(f"--exporter must be one of {', '.join(EXPORTERS)}, not {exporter!r}.")
+    if opset < MIN_OPSET or (opset > TORCHSCRIPT_MAX_OPSET and opset > max_opset()):
+        raise UsageError(
+            f"opset {opset} is not supported: attncli exports opsets {MIN_OPSET}-{TORCHSCRIPT_MAX_OPSET} with the"
+            f" TorchScript exporter and {DYNAMO_MIN_OPSET}-{max_opset()} with the dynamo exporter."
+        )
+    if exporter == "torchscript" and opset > TORCHSCRIPT_MAX_OPSET:
+        raise UsageError(
+            f"the TorchScript exporter converts up to opset {TORCHSCRIPT_MAX_OPSET} (above it only the header changes):"
+            f" use --exporter dynamo (or auto) for opset {opset}."
+        )
+
+
+def choose_exporter(opset: int, exporter: str = "auto") -> str:
+    """``auto``: TorchScript below opset 18, where the dynamo exporter cannot go; dynamo from 18 on."""
+    validate_opset(opset, exporter)
+    if exporter != "auto":
+        return exporter
+    return "torchscript" if opset < DYNAMO_MIN_OPSET else "dynamo"
+
+
+def dynamic_axes_for(rank: int, dynamic: str) -> dict[int, str]:
+    """Named dynamic axes of an input (N, C, *spatial): ``batch``, ``height``/``width`` or ``length``."""
+    if dynamic not in DYNAMIC_CHOICES:
+        raise UsageError(f"--dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.")
+    axes: dict[int, str] = {}
+    if dynamic in ("batch", "all") and rank >= 1:
+        axes[0] = "batch"
+    if dynamic in ("spatial", "all"):
+        if rank < 3:
+            raise UsageError(f"--dynamic {dynamic}: a rank-{rank} input has no spatial axes; use --dynamic batch.")
+        names = _SPATIAL_NAMES.get(rank - 2, tuple(f"dim{i}" for i in range(2, rank)))
+        axes.update({2 + i: name for i, name in enumerate(names)})
+    return axes
+
+
+def default_path(name: str, opset: int) -> Path:
+    """``./<name>_opset<N>.onnx``; a user model ``dir/file.py:Net`` is named ``Net``, ``resnet50+cbam`` ``resnet50_cbam``."""
+    base = name.rpartition(":")[2] if ":" in name else name
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("._") or "model"
+    return Path(f"{safe}_opset{opset}.onnx")
+
+
+def check_destination(path: str | Path | None, name: str, opset: int, force: bool = False) -> Path:
+    """The file to write (``path`` or the default), refused early when it cannot or must not be written."""
+    target = Path(path) if path is not None else default_path(name, opset)
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder: give a file name, e.g. -o {target / default_path(name, opset)}.")
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists: pass --force to overwrite it, or choose another path with -o.")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {target}: {folder} is not an existing folder.")
+    if not os.access(folder, os.W_OK):  # root passes this whatever the mode; the write itself still checks
+        raise UsageError(f"cannot write to folder {folder}: Permission denied.")
+    return target
+
+
+# ----------------------------------------------------------------------------- the result
+
+
+@dataclass
+class ExportResult:
+    path: str
+    model: str
+    opset: int
+    exporter: str
+    dynamic: str
+    input_name: str
+    input_shape: tuple[int, ...]
+    dynamic_axes: dict[int, str]
+    output_names: list[str]
+    num_params: int
+    file_bytes: int
+    export_seconds: float
+    metadata: dict[str, str] = field(default_factory=dict)
+    parity: Any = None  # attncli.parity.ParityReport once verified
+    # PyTorch's outputs for the example input, {output name: array}: verification reuses them
+    # for its first case instead of running a deep net once more.
+    example_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def verified(self) -> bool | None:
+        return None if self.parity is None else bool(self.parity)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        data["dynamic_axes"] = {str(k): v for k, v in self.dynamic_axes.items()}
+        data["parity"] = self.parity.as_dict() if self.parity is not None else None
+        del data["example_outputs"]
+        return data
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def export_onnx(
+    built: Any,
+    path: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    dynamic: str = "batch",
+    exporter: str = "auto",
+    force: bool = False,
+) -> ExportResult:
+    """Export ``built`` (a BuiltModel) to ``path``, check the file, and only then put it in place.
+
+    The file is written to a temporary name in the destination folder and renamed over ``path``
+    once the checker, shape inference and the opset check have passed, so an error or Ctrl-C never
+    leaves a half-written or wrong-opset model behind.
+    """
+    from attncli.modelspec import run_example
+
+    which = choose_exporter(int(opset), exporter)
+    target = check_destination(path, built.name, opset, force)
+    folder = target.parent
+
+    rank = len(built.input_shape)
+    axes = dynamic_axes_for(rank, dynamic)
+    outputs = run_example(built)
+    output_names, output_axes, tensors = _output_axes(outputs, built.input_shape, axes)
+
+    start = time.perf_counter()
+    model = _run_exporter(built, which, int(opset), axes, output_names, output_axes)
+    model = _finish_model(model, built, which, axes)
+    seconds = time.perf_counter() - start
+    data = _serialize(model, built.name)
+    _write_checked(data, target, folder, int(opset), which)
+    return ExportResult(
+        path=str(target),
+        model=built.name,
+        opset=int(opset),
+        exporter=which,
+        dynamic=dynamic,
+        input_name=INPUT_NAME,
+        input_shape=tuple(built.input_shape),
+        dynamic_axes=axes,
+        output_names=output_names,
+        num_params=built.num_params,
+        file_bytes=target.stat().st_size,
+        export_seconds=seconds,
+        metadata={p.key: p.value for p in model.metadata_props},
+        example_outputs={n: t.detach().cpu().numpy() for n, t in zip(output_names, tensors)},
+    )
+
+
+def _output_axes(outputs: Any, input_shape: tuple[int, ...], axes: dict[int, str]) -> tuple[list[str], list[dict[int, str]], list[Any]]:
+    """Output names, and which output axes follow a dynamic input axis (same rank, same size at export)."""
+    import torch
+
+    if isinstance(outputs, torch.Tensor):
+        tensors = [outputs]
+    elif isinstance(outputs, (tuple, list)) and outputs and all(isinstance(t, torch.Tensor) for t in outputs):
+        tensors = list(outputs)
+    else:
+        raise UsageError(f"the model returns {type(outputs).__name__}; attncli exports models returning a tensor or a tuple of tensors.")
+    names = ["output"] if len(tensors) == 1 else [f"output_{i}" for i in range(len(tensors))]
+    out_axes = []
+    for t in tensors:
+        follow = {}
+        for axis, name in axes.items():
+            same = axis == 0 or t.dim() == len(input_shape)
+            if axis < t.dim() and same and t.shape[axis] == input_shape[axis]:
+                follow[axis] = name
+        out_axes.append(follow)
+    return names, out_axes, tensors
+
+
+@contextlib.contextmanager
+def _quiet_exporters() -> Iterator[None]:
+    """Silence the exporters: warnings, progress logs, and the TorchScript exporter's C++ dump of
+    the whole graph on stdout when it fails (its log switch is left on by a bug in torch 2.x)."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    saved = []
+    sink = tempfile.TemporaryFile()
+    try:
+        for fd in (1, 2):
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+            except OSError:
+                pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        sink.close()
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _run_exporter(
+    built: Any, which: str, opset: int, axes: dict[int, str], output_names: list[str], output_axes: list[dict[int, str]]
+) -> Any:
+    """Run one exporter in memory and return the ONNX ModelProto (no file, no external-data side files)."""
+    import io
+
+    import onnx
+    import torch
+
+    try:
+        with _quiet_exporters(), torch.no_grad():
+            if which == "torchscript":
+                buffer = io.BytesIO()
+                dynamic_axes = {INPUT_NAME: axes} if axes else None
+                if axes:
+                    dynamic_axes.update({n: a for n, a in zip(output_names, output_axes) if a})
+                torch.onnx.export(
+                    built.module, (built.example,), buffer, dynamo=False, opset_version=opset,
+                    input_names=[INPUT_NAME], output_names=output_names, dynamic_axes=dynamic_axes,
+                    do_constant_folding=True,
+                )
+                return onnx.load_model_from_string(buffer.getvalue())
+            # Named string axes become Dim.DYNAMIC and keep their names in the file; unlike a named
+            # torch.export.Dim they do not refuse an example of batch size 1.
+            shapes = (dict(axes),) if axes else None
+            program = torch.onnx.export(
+                built.module, (built.example,), None, dynamo=True, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=output_names, dynamic_shapes=shapes,
+                external_data=False, verbose=False, optimize=True, report=False,
+            )
+            return program.model_proto
+    except (UsageError, CheckFailed):
+        raise
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        raise CheckFailed(f"{built.name} does not export at opset {opset} with the {which} exporter: {explain_export_error(exc, opset)}") from exc
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TS_UNSUPPORTED = re.compile(r"Exporting the operator '([^']+)' to ONNX opset version (\d+) is not supported")
+_TS_ADDED = re.compile(r"Support for this operator was added in version (\d+)")
+_DYNAMO_NO_FUNCTION = re.compile(r"No ONNX function found for <OpOverload\(op='([\w.]+)'")
+_STATIC_DIM = re.compile(r"inferred a static shape of (\d+) for dimension inputs\[[^\]]*\]\.shape\[(\d+)\]")
+
+
+def explain_export_error(exc: BaseException, opset: int) -> str:
+    """One line out of an exporter's exception: the operator and the opset that has it when known."""
+    text = _ANSI.sub("", str(exc))
+    match = _TS_UNSUPPORTED.search(text)
+    if match:
+        added = _TS_ADDED.search(text)
+        where = f"; it needs opset {added.group(1)} or newer (--opset {added.group(1)})" if added else \
+            "; no opset of the TorchScript exporter has it (try --opset 18 or newer, the dynamo exporter)"
+        return f"operator {match.group(1)} has no ONNX form at opset {match.group(2)}{where}."
+    match = _DYNAMO_NO_FUNCTION.search(text)
+    if match:
+        op = match.group(1).replace(".", "::", 1)
+        return f"operator {op} has no ONNX translation in the dynamo exporter at opset {opset}."
+    match = _STATIC_DIM.search(text)
+    if match:
+        return (f"the model fixes input axis {match.group(2)} to {match.group(1)}, so that axis cannot be dynamic;"
+                " export with --dynamic batch (or none).")
+    if "## Exception summary" in text:
+        summary = text.split("## Exception summary", 1)[1].split("(Refer to the full stack trace", 1)[0]
+        text = summary
+    lines = [ln.strip(" -|") for ln in text.strip().splitlines() if ln.strip(" -|")]
+    line = " ".join(lines[:3]) if lines else type(exc).__name__
+    line = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>:", r"\1:", line).split(" [Caused by", 1)[0]
+    line = line.split(" Please feel free to request support", 1)[0].replace("..", ".")
+    return line[:400]
+
+
+def _finish_model(model: Any, built: Any, which: str, axes: dict[int, str]) -> Any:
+    """Record provenance in ``metadata_props`` and run strict shape inference on the graph."""
+    import onnx
+    import torch
+
+    from attncli import __version__
+
+    req = built.request
+    request = {
+        "model": req.model, "params": req.params, "input_shape": list(req.input_shape) if req.input_shape else None,
+        "attn": req.attn, "seed": req.seed, "weights": req.weights,
+    }
+    meta = {
+        "attncli.version": __version__,
+        "attncli.model": built.name,
+        "attncli.arguments": json.dumps(built.kwargs, sort_keys=True, default=str),
+        "attncli.request": json.dumps(request, sort_keys=True, default=str),
+        "attncli.exporter": which,
+        "attncli.example_input_shape": ",".join(str(d) for d in built.input_shape),
+        "attncli.dynamic_axes": json.dumps({INPUT_NAME: {str(k): v for k, v in axes.items()}}),
+        "attncli.parameters": str(built.num_params),
+        "torch.version": torch.__version__,
+    }
+    kept = [p for p in model.metadata_props if p.key not in meta]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as exc:
+        raise CheckFailed(f"the exported {built.name} fails ONNX shape inference: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def _serialize(model: Any, name: str) -> bytes:
+    try:
+        return model.SerializeToString()
+    except ValueError as exc:  # protobuf refuses messages over 2 GiB
+        raise UsageError(f"{name} is larger than 2 GB as ONNX; attncli writes single-file models only ({exc}).") from exc
+
+
+def _write_checked(data: bytes, target: Path, folder: Path, opset: int, which: str) -> None:
+    """Temp file in the destination folder, checker (full), opset read back, then an atomic rename.
+
+    The temporary name is chosen before the file exists, so that a Ctrl-C landing at any point
+    after its creation finds the name to delete.
+    """
+    import onnx
+
+    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
+        except FileExistsError:  # 32 random bits collided with another file: leave it alone
+            raise
+        except OSError as exc:
+            raise UsageError(f"cannot write to folder {folder}: {exc.strerror or exc}.") from exc
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            onnx.checker.check_model(str(tmp), full_check=True)
+        except Exception as exc:
+            raise CheckFailed(f"the {which} exporter wrote a model the ONNX checker rejects: {str(exc).strip().splitlines()[0]}") from exc
+        written = read_opset(onnx.load(str(tmp), load_external_data=False))
+        if written != opset:
+            hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
+                    f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
+            raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+        os.replace(tmp, target)
+    except BaseException as exc:
+        if not isinstance(exc, FileExistsError):  # that name belongs to someone else's file
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+
+
+def read_opset(model: Any) -> int | None:
+    """The default-domain (ai.onnx) opset of a ModelProto."""
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    return None

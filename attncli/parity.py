@@ -1,0 +1,487 @@
+"""Numerical parity between the PyTorch model and its ONNX file in onnxruntime.
+
+Two runners with one job each, ``infer(feeds) -> {name: array}``, are fed the same seeded inputs at
+every shape the file accepts; each output pair is compared the way Polygraphy compares: an element
+fails only when |actual - expected| > atol + rtol * |expected| (expected = PyTorch), a NaN on either
+side always fails, an infinity fails unless both sides hold the same one, and shapes and dtypes must
+match exactly. A comparison is an object that carries its statistics and is truthy when it passes.
+
+PyTorch runs on the CPU in float32 as the reference whatever provider onnxruntime uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from attncli.errors import CheckFailed, UsageError
+
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-4
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+# ----------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class OutputComparison:
+    """One output at one input: error statistics, and whether every element is within tolerance."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    mean_abs: float
+    max_rel: float
+    mismatch_ratio: float
+    min_atol: float  # the smallest atol that would have passed at this rtol (inf: none would)
+    passed: bool
+    problem: str = ""  # a shape or dtype mismatch, or non-finite values
+    ref_max_abs: float = math.nan  # the largest |expected|: near or under atol, any answer near zero passes
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> OutputComparison:
+    """Compare ``actual`` (onnxruntime) with ``expected`` (PyTorch), Polygraphy style.
+
+    ``max_rel`` divides by |expected|, floored at the dtype's machine epsilon so that an exact zero
+    in the reference gives a large but finite figure.
+    """
+    import numpy as np
+
+    a, b = np.asarray(actual), np.asarray(expected)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        what = (f"shape {tuple(a.shape)} vs {tuple(b.shape)}" if a.shape != b.shape else f"dtype {a.dtype} vs {b.dtype}")
+        inf = math.inf
+        return OutputComparison(name, tuple(b.shape), inf, inf, inf, 1.0, inf, False, f"{what} (onnxruntime vs PyTorch)")
+    if a.size == 0:
+        return OutputComparison(name, tuple(b.shape), 0.0, 0.0, 0.0, 0.0, 0.0, True)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    finite = np.isfinite(a64) & np.isfinite(b64)
+    same_inf = np.isinf(a64) & (a64 == b64)
+    bad = ~finite & ~same_inf  # NaN anywhere, or an infinity the other side does not share
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: masked out just below
+        diff = np.where(finite, np.abs(a64 - b64), 0.0)
+    scale = np.abs(np.where(finite, b64, 0.0))
+    over = (diff > atol + rtol * scale) | bad
+    eps = float(np.finfo(b.dtype).eps) if np.issubdtype(b.dtype, np.floating) else 1.0
+    rel = diff / np.maximum(scale, eps)
+    problem = ""
+    if bad.any():
+        torch_bad = int((~np.isfinite(b64)).sum())
+        where = f"; PyTorch itself gives {torch_bad} NaN/Inf values at this input" if torch_bad else ""
+        problem = f"{int(bad.sum())} elements are NaN or an unmatched Inf{where}"
+    n_bad = bool(bad.any())
+    return OutputComparison(
+        name=name,
+        shape=tuple(b.shape),
+        max_abs=math.inf if n_bad else float(diff.max()),
+        mean_abs=math.inf if n_bad else float(diff.mean()),
+        max_rel=math.inf if n_bad else float(rel.max()),
+        mismatch_ratio=float(over.mean()),
+        min_atol=math.inf if n_bad else float(max(0.0, (diff - rtol * scale).max())),
+        passed=not over.any(),
+        problem=problem,
+        ref_max_abs=float(scale.max()),
+    )
+
+
+@dataclass
+class ParityCase:
+    """All outputs at one input shape and seed."""
+
+    shape: tuple[int, ...]
+    seed: int
+    outputs: list[OutputComparison] = field(default_factory=list)
+    problem: str = ""  # a runner failed at this shape
+
+    @property
+    def passed(self) -> bool:
+        return not self.problem and bool(self.outputs) and all(self.outputs)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _worst(self, attr: str) -> float:
+        if self.problem or not self.outputs:
+            return math.inf
+        return max(getattr(o, attr) for o in self.outputs)
+
+    @property
+    def max_abs(self) -> float:
+        return self._worst("max_abs")
+
+    @property
+    def mean_abs(self) -> float:
+        return self._worst("mean_abs")
+
+    @property
+    def max_rel(self) -> float:
+        return self._worst("max_rel")
+
+    @property
+    def mismatch_ratio(self) -> float:
+        return 1.0 if self.problem or not self.outputs else max(o.mismatch_ratio for o in self.outputs)
+
+    @property
+    def min_atol(self) -> float:
+        return self._worst("min_atol")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "seed": self.seed,
+            "max_abs": _finite(self.max_abs),
+            "mean_abs": _finite(self.mean_abs),
+            "max_rel": _finite(self.max_rel),
+            "mismatch_ratio": self.mismatch_ratio,
+            "min_atol": _finite(self.min_atol),
+            "passed": self.passed,
+            "problem": self.problem or None,
+            "outputs": [
+                {
+                    "name": o.name, "shape": list(o.shape), "max_abs": _finite(o.max_abs), "mean_abs": _finite(o.mean_abs),
+                    "max_rel": _finite(o.max_rel), "mismatch_ratio": o.mismatch_ratio, "min_atol": _finite(o.min_atol),
+                    "passed": o.passed, "problem": o.problem or None, "ref_max_abs": _finite(o.ref_max_abs),
+                }
+                for o in self.outputs
+            ],
+        }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity (or NaN): a comparison that no tolerance passes reports null."""
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class ParityReport:
+    """The verdict over every case; truthy when all cases pass."""
+
+    model: str
+    file: str
+    opset: int | None
+    provider: str
+    atol: float
+    rtol: float
+    input_name: str
+    file_input_shape: list[int | str]
+    dynamic_axes: dict[int, str]
+    cases: list[ParityCase] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(self.cases)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return list(dict.fromkeys(c.shape for c in self.cases))
+
+    @property
+    def max_abs(self) -> float:
+        return max((c.max_abs for c in self.cases), default=math.inf)
+
+    @property
+    def failed_cases(self) -> list[ParityCase]:
+        return [c for c in self.cases if not c.passed]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Comparisons that could hardly fail: PyTorch's output is within 10 x atol of zero everywhere
+        (an untrained deep net in eval mode can shrink its signal that far)."""
+        weak = {}
+        for case in self.cases:
+            for o in case.outputs:
+                if o.ref_max_abs <= 10 * self.atol:
+                    weak[o.name] = max(weak.get(o.name, 0.0), o.ref_max_abs)
+        return [
+            f"output {name}: PyTorch's values are at most {top:.1e} in magnitude, within 10 x atol of zero,"
+            " so this comparison is weak; judge it by max rel, or load trained weights (--weights)"
+            for name, top in weak.items()
+        ]
+
+    @property
+    def message(self) -> str:
+        """One line: the verdict and the worst figure, or what went wrong first."""
+        n = len(self.shapes)
+        if self.passed:
+            return f"PASSED at {n} shape{'s' * (n != 1)}: max abs error {self.max_abs:.2e} (atol {self.atol:g}, rtol {self.rtol:g})"
+        bad = self.failed_cases
+        first = bad[0]
+        where = ",".join(map(str, first.shape))
+        if first.problem:
+            detail = first.problem
+        else:
+            worst = next(o for o in first.outputs if not o.passed)
+            detail = worst.problem or (
+                f"{worst.name}: max abs {worst.max_abs:.2e}, {worst.mismatch_ratio:.1%} of elements over"
+                f" atol {self.atol:g} + rtol {self.rtol:g}*|expected|"
+            )
+        return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where} (seed {first.seed}): {detail}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "file": self.file,
+            "opset": self.opset,
+            "passed": self.passed,
+            "provider": self.provider,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "input": {"name": self.input_name, "shape": self.file_input_shape},
+            "dynamic_axes": {str(k): v for k, v in self.dynamic_axes.items()},
+            "warnings": self.warnings,
+            "cases": [c.as_dict() for c in self.cases],
+        }
+
+
+# ----------------------------------------------------------------------------- runners
+
+
+class TorchRunner:
+    """The reference: the PyTorch module on the CPU under inference mode."""
+
+    def __init__(self, module: Any, input_names: Sequence[str], output_names: Sequence[str]) -> None:
+        self.module = module
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+        import torch
+
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names]
+        with torch.inference_mode():
+            out = self.module(*args)
+        tensors = list(out) if isinstance(out, (tuple, list)) else [out]
+        if len(tensors) != len(self.output_names):
+            raise RuntimeError(f"PyTorch returns {len(tensors)} outputs, the ONNX file {len(self.output_names)}")
+        return {n: t.detach().cpu().numpy() for n, t in zip(self.output_names, tensors)}
+
+
+class OnnxRuntimeRunner:
+    """An onnxruntime session on the chosen provider (the CPU one is always there)."""
+
+    def __init__(self, path: str | Path, provider: str = "cpu") -> None:
+        import onnxruntime as ort
+
+        if provider not in PROVIDERS:
+            raise UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+        wanted = PROVIDERS[provider]
+        available = ort.get_available_providers()
+        if wanted not in available:
+            raise UsageError(
+                f"onnxruntime here has no {wanted} (it has {', '.join(available)}); "
+                "install onnxruntime-gpu on a CUDA machine, or use --provider cpu."
+            )
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: shape warnings at other sizes are ours to report
+        providers = [wanted] + (["CPUExecutionProvider"] if wanted != "CPUExecutionProvider" else [])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # a valid ONNX file that this onnxruntime cannot run: the check failed
+            raise CheckFailed(f"onnxruntime cannot load {path}: {_first_line(exc)}") from exc
+        self.provider = self.session.get_providers()[0]
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        values = self.session.run(self.output_names, feeds)
+        return dict(zip(self.output_names, values))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:400]
+
+
+# ----------------------------------------------------------------------------- the file and the plan
+
+
+@dataclass
+class OnnxInput:
+    name: str
+    dims: list[int | str]  # an int for a fixed size, the axis name (or "?") for a dynamic one
+    elem_type: int
+
+    @property
+    def dynamic_axes(self) -> dict[int, str]:
+        return {i: d for i, d in enumerate(self.dims) if isinstance(d, str)}
+
+
+def load_onnx(path: str | Path) -> Any:
+    """Load and check a model file; anything that is not a valid ONNX model is a usage error."""
+    import onnx
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"no such file: {path}." if not file.exists() else f"{path} is not a file.")
+    try:
+        model = onnx.load(str(file), load_external_data=False)
+        onnx.checker.check_model(str(file))
+    except Exception as exc:
+        raise UsageError(f"{path} is not a valid ONNX model: {_first_line(exc)}") from exc
+    if not model.graph.node and not model.graph.output:
+        raise UsageError(f"{path} is not a valid ONNX model: it holds no graph.")
+    return model
+
+
+def model_inputs(model: Any) -> list[OnnxInput]:
+    """The graph's real inputs (older files also list their initializers as inputs)."""
+    weights = {t.name for t in model.graph.initializer}
+    inputs = []
+    for value in model.graph.input:
+        if value.name in weights:
+            continue
+        tensor = value.type.tensor_type
+        dims: list[int | str] = []
+        for d in tensor.shape.dim:
+            dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?"))
+        inputs.append(OnnxInput(value.name, dims, tensor.elem_type))
+    return inputs
+
+
+def parse_shape_arg(text: str) -> tuple[str | None, tuple[int, ...]]:
+    """``--shape`` value: ``2,64,28,28`` or ``input=2,64,28,28`` (the name of the file's input)."""
+    from attncli.modelspec import parse_shape
+
+    name, sep, dims = text.partition("=")
+    if not sep:
+        name, dims = "", text
+    if sep and not name.strip():
+        raise UsageError(f"bad --shape {text!r}: write 2,64,28,28 or NAME=2,64,28,28.")
+    return (name.strip() or None), parse_shape(dims)  # type: ignore[return-value]
+
+
+def _other_batches(base: int) -> list[int]:
+    return [3, 2] if base == 1 else [1, base + 1]
+
+
+def plan_shapes(base: Sequence[int], dynamic_axes: Iterable[int], extra: Iterable[Sequence[int]] = ()) -> list[tuple[int, ...]]:
+    """The export shape, then two more that change every dynamic axis, then ``extra``.
+
+    The batch axis (0) takes two other sizes (3 and 2 after 1). Spatial axes (2 and on) take half
+    their size in the first extra shape and an odd, smaller size in the second, chosen so that two
+    spatial axes end up different (56x56 -> 28x28 and 43x50): a graph that froze a pooling window or
+    assumed a square input fails there. The channel axis is never varied.
+    """
+    base = tuple(int(d) for d in base)
+    dyn = sorted(set(dynamic_axes))
+    plans = [base]
+    for variant in (0, 1):
+        shape = list(base)
+        for axis in dyn:
+            d = base[axis]
+            if axis == 0:
+                shape[0] = _other_batches(d)[variant]
+            elif axis >= 2:
+                k = axis - 2
+                shape[axis] = max(1, d // 2) if variant == 0 else max(1, d - d // (4 if k == 0 else 8) + (1 if d >= 4 else 0))
+        plans.append(tuple(shape))
+    plans.extend(tuple(int(d) for d in s) for s in extra)
+    return list(dict.fromkeys(plans))
+
+
+def seeded_input(shape: Sequence[int], seed: int) -> Any:
+    """Standard-normal float32 input from a generator of its own (the same draw as the model's example)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randn(tuple(shape), generator=gen).numpy()
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def verify_onnx(
+    built: Any,
+    path: str | Path,
+    *,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    seeds: int = 1,
+    shapes: Iterable[str | Sequence[int]] = (),
+    provider: str = "cpu",
+    example_outputs: dict[str, Any] | None = None,
+) -> ParityReport:
+    """Compare ``built`` (a BuiltModel) with the ONNX file at every planned shape and seed.
+
+    ``example_outputs``: PyTorch's outputs for ``built.example`` when the caller already has them
+    (the exporter ran it); the first case then skips one forward pass of the model.
+    """
+    from attncli.onnx_export import read_opset
+
+    if atol < 0 or rtol < 0:
+        raise UsageError(f"--atol and --rtol must be zero or more, not {atol:g} and {rtol:g}.")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
+    model = load_onnx(path)
+    inputs = model_inputs(model)
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise UsageError(f"{path} has {len(inputs)} inputs ({names}); attncli models take exactly one.")
+    (spec,) = inputs
+    if spec.elem_type != 1:  # TensorProto.FLOAT
+        raise UsageError(f"{path} takes input {spec.name!r} of ONNX element type {spec.elem_type}; attncli feeds float32.")
+    base = tuple(built.input_shape)
+    _check_shape_fits(spec, base, path, f"{built.name}'s example input", hint=" Build the model with the options used at export (-p, --input-shape).")
+
+    extra = []
+    for item in shapes:
+        name, shape = parse_shape_arg(item) if isinstance(item, str) else (None, tuple(int(d) for d in item))
+        if name is not None and name != spec.name:
+            raise UsageError(f"{path} has no input named {name!r}; its input is {spec.name!r}.")
+        _check_shape_fits(spec, shape, path, f"--shape {','.join(map(str, shape))}")
+        extra.append(shape)
+
+    runner = OnnxRuntimeRunner(path, provider)
+    reference = TorchRunner(built.module, [spec.name], runner.output_names)
+    report = ParityReport(
+        model=built.name, file=str(path), opset=read_opset(model), provider=runner.provider, atol=atol, rtol=rtol,
+        input_name=spec.name, file_input_shape=list(spec.dims), dynamic_axes=spec.dynamic_axes,
+    )
+    seed0 = built.request.seed
+    for shape in plan_shapes(base, spec.dynamic_axes, extra):
+        for seed in range(seed0, seed0 + seeds):
+            same_input = (shape, seed) == (base, seed0)
+            known = example_outputs if same_input and len(example_outputs or ()) == len(runner.output_names) else None
+            report.cases.append(_run_case(reference, runner, spec.name, shape, seed, atol, rtol, known))
+    return report
+
+
+def _check_shape_fits(spec: OnnxInput, shape: tuple[int, ...], path: Any, what: str, hint: str = "") -> None:
+    shown = "(" + ", ".join(str(d) for d in spec.dims) + ")"
+    if len(shape) != len(spec.dims):
+        raise UsageError(f"{path} takes a rank-{len(spec.dims)} input {spec.name!r} {shown}; {what} has rank {len(shape)}.{hint}")
+    for axis, (want, got) in enumerate(zip(spec.dims, shape)):
+        if isinstance(want, int) and want != got:
+            raise UsageError(
+                f"{path} fixes axis {axis} of input {spec.name!r} {shown} to {want}; {what} has {got} there.{hint}"
+            )
+
+
+def _run_case(
+    reference: TorchRunner, runner: OnnxRuntimeRunner, name: str, shape: tuple[int, ...], seed: int, atol: float, rtol: float,
+    known: dict[str, Any] | None = None,
+) -> ParityCase:
+    case = ParityCase(shape, seed)
+    feeds = {name: seeded_input(shape, seed)}
+    try:
+        expected = reference.infer(feeds) if known is None else dict(zip(runner.output_names, known.values()))
+    except Exception as exc:
+        case.problem = f"PyTorch rejects this shape: {_first_line(exc)}"
+        return case
+    try:
+        actual = runner.infer(feeds)
+    except Exception as exc:
+        case.problem = f"onnxruntime fails at this shape: {_first_line(exc)}"
+        return case
+    case.outputs = [compare_outputs(n, actual[n], expected[n], atol, rtol) for n in runner.output_names]
+    return case

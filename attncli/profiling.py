@@ -1,0 +1,439 @@
+"""What ``attncli profile`` reports: parameters, MACs and FLOPs (in total, per module and for the
+attention blocks), the overhead over a plain baseline, the published figures in their own units,
+and latency.
+
+The model is built once and traced once (``counting.count_costs``); the baseline likewise. Latency
+is measured on the same module (CPU float32) or on a copy (CUDA, half types), so the caller's
+module keeps its parameters, buffers, hooks and training flags.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from attncli import registry
+from attncli.counting import CostCount, count_costs, count_params
+from attncli.describe import jsonable, unit_divisors
+from attncli.errors import UsageError
+from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build
+from attncli.timing import LatencyStats, check_settings, measure_latency, resolve_device, DEFAULT_ITERS, DEFAULT_WARMUP
+
+NO_BASELINE = "none"  # --baseline none: skip the comparison
+UNSTEADY_TIMING = 0.25  # std / mean above this: timings this noisy should not go into a paper
+
+CONVENTIONS = {
+    "params": "exact count of parameter elements, shared tensors once; trainable = requires_grad",
+    "macs": "multiply-accumulates of convolution, linear, addmm, mm, matmul, bmm, baddbmm and einsum"
+    " (fvcore's count for those operators; what ResNet/ECA-Net tables call FLOPs)",
+    "flops": "2 x MACs plus every other arithmetic operation: 1 per output element for elementwise ops and"
+    " activations, 1 per input element for reductions, 3 per element for softmax, 2 per element for"
+    " eval batch_norm, kernel size per output for fixed-window pooling; views, reshapes, concatenation,"
+    " indexing and padding are free",
+    "attention": "parameters and operations inside modules that are registered attention blocks"
+    " (kind=block), outermost block only",
+    "latency": "one forward pass under torch.inference_mode(); ms per iteration; throughput = batch / mean",
+}
+
+
+@dataclass
+class ParamCounts:
+    total: int
+    trainable: int
+    attention: int | None  # inside registered attention blocks; None when the model has none
+    attention_share: float | None  # attention / total
+
+
+@dataclass
+class AttentionCost:
+    modules: list[str]  # outermost attention blocks, by module path
+    params: int
+    macs: int
+    flops: int
+    params_share: float | None
+    macs_share: float | None
+    flops_share: float | None
+
+
+@dataclass
+class ModuleCost:
+    path: str
+    type: str
+    depth: int
+    params: int
+    macs: int
+    flops: int
+    is_attention: bool  # the module is, or sits inside, an attention block
+    attention_params_share: float | None  # of this module's params; None if the model has no attention
+    attention_macs_share: float | None  # of this module's MACs; None also when the module has no MACs
+
+
+@dataclass
+class ReferenceComparison:
+    """Published figures next to the measured ones in the publication's units (MACs, not FLOPs)."""
+
+    source: str
+    units: str  # "binary": params / 2^20, MACs / 2^30; "decimal": 10^6, 10^9
+    published_params_m: float | None
+    measured_params_m: float
+    params_rel_diff: float | None  # (measured - published) / published
+    published_macs_g: float | None
+    measured_macs_g: float
+    macs_rel_diff: float | None
+    exact_params: int | None
+    exact_params_match: bool | None
+    note: str | None = None  # set when the measured model differs from the published configuration
+
+
+@dataclass
+class BaselineComparison:
+    """The plain counterpart's figures and the difference (model - baseline), absolute and relative."""
+
+    model: str
+    params: int
+    macs: int
+    flops: int
+    latency_p50_ms: float | None  # median (robust to a noisy machine), first batch size of the sweep
+    params_diff: int
+    macs_diff: int
+    flops_diff: int
+    latency_diff_ms: float | None
+    params_rel_diff: float | None
+    macs_rel_diff: float | None
+    flops_rel_diff: float | None
+    latency_rel_diff: float | None
+    uncounted_ops: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ProfileReport:
+    model: str
+    kind: str  # block, backbone or user
+    input_shape: list[int]
+    kwargs: dict[str, Any]
+    params: ParamCounts
+    macs: int
+    flops: int
+    macs_by_operator: dict[str, int]
+    flops_by_operator: dict[str, int]
+    uncounted_ops: dict[str, int]
+    attention: AttentionCost | None
+    depth: int
+    modules: list[ModuleCost]
+    baseline: BaselineComparison | None
+    reference: ReferenceComparison | None
+    latency: LatencyStats | None  # the first batch size of the sweep
+    latency_sweep: list[LatencyStats]
+    notes: list[str] = field(default_factory=list)  # things a reader should know before quoting a number
+    conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- attention blocks
+
+
+def attention_classes() -> tuple[type, ...]:
+    """The classes registered as attention blocks (functions returning a block are skipped: the
+    class they return is registered under its own name)."""
+    classes = []
+    for spec in registry.list_specs(kind="block"):
+        factory = spec.load_factory()
+        if isinstance(factory, type):
+            classes.append(factory)
+    return tuple(classes)
+
+
+def attention_paths(module: Any, classes: tuple[type, ...]) -> list[str]:
+    """Paths of the outermost attention blocks in ``module`` ("" when the module is one)."""
+    found: list[str] = []
+    for path, sub in module.named_modules():
+        if isinstance(sub, classes) and not any(_inside(path, outer) for outer in found):
+            found.append(path)
+    return found
+
+
+def _inside(path: str, ancestor: str) -> bool:
+    return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _unique_param_count(modules: Iterable[Any]) -> int:
+    seen: dict[int, int] = {}
+    for m in modules:
+        for p in m.parameters():
+            seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
+def _module_costs(module: Any, costs: CostCount, attn: list[str], depth: int) -> list[ModuleCost]:
+    named = dict(module.named_modules())
+    rows = []
+    for path, sub in named.items():
+        level = 0 if not path else path.count(".") + 1
+        if level > depth:
+            continue
+        cost = costs.module(path)
+        params = sum(p.numel() for p in sub.parameters())
+        is_attention = any(_inside(path, a) for a in attn)
+        if not attn:
+            p_share = m_share = None
+        elif is_attention:
+            p_share, m_share = (1.0 if params else None), (1.0 if cost.macs else None)
+        else:
+            below = [a for a in attn if _inside(a, path)]
+            p_share = _share(_unique_param_count(named[a] for a in below), params)
+            m_share = _share(sum(costs.module(a).macs for a in below), cost.macs)
+        rows.append(ModuleCost(path or "(root)", type(sub).__name__, level, params, cost.macs, cost.flops, is_attention, p_share, m_share))
+    return rows
+
+
+# ---------------------------------------------------------------- comparisons
+
+
+def compare_reference(built: BuiltModel, params: int, macs: int) -> ReferenceComparison | None:
+    spec = built.spec
+    ref = spec.reference if spec is not None and not built.request.attn else None
+    if ref is None:
+        return None
+    params_div, macs_div = unit_divisors(ref.units)
+    measured_params, measured_macs = params / params_div, macs / macs_div
+    notes = []
+    if built.request.params:
+        notes.append("built with -p arguments")
+    if tuple(built.input_shape) != tuple(spec.input_shape):
+        notes.append(f"input {','.join(map(str, built.input_shape))} instead of {','.join(map(str, spec.input_shape))}")
+    return ReferenceComparison(
+        source=ref.source,
+        units=ref.units,
+        published_params_m=ref.params_m,
+        measured_params_m=measured_params,
+        params_rel_diff=(measured_params - ref.params_m) / ref.params_m if ref.params_m else None,
+        published_macs_g=ref.macs_g,
+        measured_macs_g=measured_macs,
+        macs_rel_diff=(measured_macs - ref.macs_g) / ref.macs_g if ref.macs_g else None,
+        exact_params=ref.exact_params,
+        exact_params_match=(ref.exact_params == params) if ref.exact_params is not None else None,
+        note=("the published figures are for the registry defaults; measured " + "; ".join(notes)) if notes else None,
+    )
+
+
+def baseline_request(built: BuiltModel, baseline: str | None) -> ModelRequest | None:
+    """The plain counterpart: ``--baseline NAME``, else the backbone without ``--attn``, else the
+    registry's ``baseline``; none for blocks and user models. Same input shape and seed; the
+    model's own ``-p`` arguments carry over where the baseline takes them."""
+    request = built.request
+    if baseline is not None and baseline.strip().lower() == NO_BASELINE:
+        return None
+    if baseline is not None:
+        name = baseline
+    elif request.attn or any(k.startswith(ATTN_PREFIX) for k in request.params):
+        name = request.model
+    elif built.spec is not None and built.spec.baseline:
+        name = built.spec.baseline
+    else:
+        return None
+    params = {k: v for k, v in request.params.items() if not k.startswith(ATTN_PREFIX)}
+    params = _accepted(ModelRequest.make(name), params)
+    return ModelRequest(model=name, params=params, input_shape=tuple(built.input_shape), seed=request.seed)
+
+
+def _accepted(request: ModelRequest, params: dict[str, Any]) -> dict[str, Any]:
+    spec = request.spec()
+    if spec is None or not params:
+        return params
+    try:
+        sig = inspect.signature(spec.load_factory())
+    except (TypeError, ValueError):
+        return params
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return params
+    return {k: v for k, v in params.items() if k in sig.parameters}
+
+
+def _rel(diff: float, base: float) -> float | None:
+    return diff / base if base else None
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class LatencySettings:
+    device: str | None = None
+    dtype: str = "float32"
+    batch_sizes: list[int] | None = None
+    warmup: int | None = None
+    iters: int | None = None
+    threads: int | None = None
+
+    def resolved(self) -> "LatencySettings":
+        """Device chosen and every value checked, before anything is built."""
+        device = resolve_device(self.device)
+        warmup = DEFAULT_WARMUP[device] if self.warmup is None else self.warmup
+        iters = DEFAULT_ITERS[device] if self.iters is None else self.iters
+        check_settings(device, self.dtype, self.batch_sizes or [], warmup, iters, self.threads)
+        return LatencySettings(device, self.dtype, list(self.batch_sizes or []) or None, warmup, iters, self.threads)
+
+
+def _traced_costs(built: BuiltModel) -> CostCount:
+    try:
+        return count_costs(built.module, built.example)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"{built.name} rejects an input of shape {','.join(map(str, built.input_shape))}: {first}."
+            " Give --input-shape to match the model."
+        ) from exc
+
+
+def _time(built: BuiltModel, settings: LatencySettings, batch_sizes: list[int] | None) -> list[LatencyStats]:
+    try:
+        return measure_latency(
+            built.module,
+            tuple(built.input_shape),
+            device=settings.device,
+            dtype=settings.dtype,
+            batch_sizes=batch_sizes,
+            warmup=settings.warmup,
+            iters=settings.iters,
+            threads=settings.threads,
+            seed=built.request.seed,
+        )
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"timing {built.name} failed: {first}") from exc
+
+
+def profile_built(
+    built: BuiltModel,
+    *,
+    depth: int = 2,
+    latency: LatencySettings | None = None,
+    baseline: str | None = None,
+) -> ProfileReport:
+    """Profile an already built model. ``latency=None`` skips timing."""
+    if depth < 0:
+        raise UsageError("--depth must be 0 or more.")
+    if latency is not None:
+        latency = latency.resolved()
+    module = built.module
+    costs = _traced_costs(built)
+    total, trainable = count_params(module)
+
+    attn = attention_paths(module, attention_classes())
+    attention = None
+    attn_params = None
+    if attn:
+        named = dict(module.named_modules())
+        attn_params = _unique_param_count(named[a] for a in attn)
+        attn_macs = sum(costs.module(a).macs for a in attn)
+        attn_flops = sum(costs.module(a).flops for a in attn)
+        attention = AttentionCost(
+            modules=[a or "(root)" for a in attn],
+            params=attn_params,
+            macs=attn_macs,
+            flops=attn_flops,
+            params_share=_share(attn_params, total),
+            macs_share=_share(attn_macs, costs.macs),
+            flops_share=_share(attn_flops, costs.flops),
+        )
+
+    sweep = _time(built, latency, latency.batch_sizes) if latency is not None else []
+
+    base_cmp = None
+    base_request = baseline_request(built, baseline)
+    if base_request is not None:
+        base_built = build(base_request)
+        base_costs = _traced_costs(base_built)
+        base_params, _ = count_params(base_built.module)
+        base_ms = None
+        if latency is not None:
+            base_ms = _time(base_built, latency, [sweep[0].batch_size])[0].p50_ms
+        main_ms = sweep[0].p50_ms if sweep else None
+        latency_diff = main_ms - base_ms if base_ms is not None and main_ms is not None else None
+        base_cmp = BaselineComparison(
+            model=base_built.name,
+            params=base_params,
+            macs=base_costs.macs,
+            flops=base_costs.flops,
+            latency_p50_ms=base_ms,
+            params_diff=total - base_params,
+            macs_diff=costs.macs - base_costs.macs,
+            flops_diff=costs.flops - base_costs.flops,
+            latency_diff_ms=latency_diff,
+            params_rel_diff=_rel(total - base_params, base_params),
+            macs_rel_diff=_rel(costs.macs - base_costs.macs, base_costs.macs),
+            flops_rel_diff=_rel(costs.flops - base_costs.flops, base_costs.flops),
+            latency_rel_diff=_rel(latency_diff, base_ms) if latency_diff is not None else None,
+            uncounted_ops=base_costs.uncounted_ops,
+        )
+
+    notes = [
+        f"latency at batch {lat.batch_size} varies by {lat.std_ms / lat.mean_ms:.0%} (std / mean):"
+        " the machine may be busy; repeat, raise --iters or set --threads"
+        for lat in sweep
+        if lat.mean_ms > 0 and lat.std_ms / lat.mean_ms > UNSTEADY_TIMING
+    ]
+    if costs.uncounted_ops:
+        notes.append("some operators have no counting rule (see uncounted_ops): MACs and FLOPs are lower bounds")
+    return ProfileReport(
+        model=built.name,
+        kind=built.spec.kind if built.spec else "user",
+        input_shape=list(built.input_shape),
+        kwargs=jsonable(built.kwargs),
+        params=ParamCounts(total, trainable, attn_params, _share(attn_params, total) if attn_params is not None else None),
+        macs=costs.macs,
+        flops=costs.flops,
+        macs_by_operator=costs.macs_by_operator,
+        flops_by_operator=costs.flops_by_operator,
+        uncounted_ops=costs.uncounted_ops,
+        attention=attention,
+        depth=depth,
+        modules=_module_costs(module, costs, attn, depth),
+        baseline=base_cmp,
+        reference=compare_reference(built, total, costs.macs),
+        latency=sweep[0] if sweep else None,
+        latency_sweep=sweep,
+        notes=notes,
+    )
+
+
+def profile(
+    request: ModelRequest,
+    *,
+    depth: int = 2,
+    latency: LatencySettings | None = None,
+    baseline: str | None = None,
+) -> ProfileReport:
+    """Build ``request`` once and profile it (settings are checked before building)."""
+    if latency is not None:
+        latency = latency.resolved()
+    return profile_built(build(request), depth=depth, latency=latency, baseline=baseline)
+
+
+def built_from_module(module: Any, input_shape: Iterable[int], seed: int = 0) -> BuiltModel:
+    """Wrap a module the caller built, for profiling (its training flags are left as they are)."""
+    import torch
+
+    from attncli.modelspec import parse_shape
+
+    shape = parse_shape(input_shape)
+    if shape is None:
+        raise UsageError("give the input shape of your module, e.g. input_shape=(1, 64, 56, 56).")
+    name = type(module).__name__
+    gen = torch.Generator().manual_seed(seed)
+    return BuiltModel(
+        name=name,
+        module=module,
+        example=torch.randn(shape, generator=gen),
+        input_shape=shape,
+        kwargs={},
+        request=ModelRequest(model=f"python:{name}", input_shape=shape, seed=seed),
+        spec=None,
+    )
