@@ -1,5 +1,6 @@
 """Shared fixtures: the CLI through Typer's test runner."""
 
+import textwrap
 from dataclasses import dataclass
 
 import pytest
@@ -26,6 +27,29 @@ def cli():
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+TINY_NET = textwrap.dedent(
+    """
+    from torch import nn
+
+    class Tiny(nn.Module):
+        # two convolutions
+        def __init__(self, width=4):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(), nn.Conv2d(width, 2, 1))
+        def forward(self, x):
+            return self.body(x)
+    """
+)
+
+
+@pytest.fixture
+def tiny_net_file(tmp_path):
+    """A user's own model file: Tiny(width), a 3x3 conv (no padding), ReLU, a 1x1 conv to 2 maps."""
+    path = tmp_path / "net.py"
+    path.write_text(TINY_NET)
+    return path
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,5 +1,4 @@
 import json
-import textwrap
 
 import pytest
 
@@ -65,18 +64,8 @@ def test_debug_shows_the_traceback(cli):
         cli("--debug", "info", "ecq")
 
 
-def test_info_on_a_user_model_from_a_file(cli, tmp_path):
-    path = tmp_path / "net.py"
-    path.write_text(textwrap.dedent("""
-        from torch import nn
-        class Tiny(nn.Module):
-            '''Two convolutions.'''
-            def __init__(self, width=4):
-                super().__init__()
-                self.body = nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(), nn.Conv2d(width, 2, 1))
-            def forward(self, x):
-                return self.body(x)
-    """))
+def test_info_on_a_user_model_from_a_file(cli, tiny_net_file):
+    path = tiny_net_file
     result = cli("info", f"{path}:Tiny", "-p", "width=6", "--input-shape", "1,3,10,10", "--format", "json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)

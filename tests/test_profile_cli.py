@@ -2,7 +2,6 @@
 figures, user models, 1-D inputs, errors, the model left unchanged, and the CUDA path."""
 
 import json
-import textwrap
 
 import pytest
 import torch
@@ -108,17 +107,8 @@ def test_baseline_option_overrides_and_none_skips(cli):
     assert profile_json(cli, "resnet18", "--attn", "se", "--input-shape", "1,3,32,32", "--no-latency", "--baseline", "none")["baseline"] is None
 
 
-def test_user_model_from_a_file(cli, tmp_path):
-    path = tmp_path / "net.py"
-    path.write_text(textwrap.dedent("""
-        from torch import nn
-        class Tiny(nn.Module):
-            def __init__(self, width=4):
-                super().__init__()
-                self.body = nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(), nn.Conv2d(width, 2, 1))
-            def forward(self, x):
-                return self.body(x)
-    """))
+def test_user_model_from_a_file(cli, tiny_net_file):
+    path = tiny_net_file
     data = profile_json(cli, f"{path}:Tiny", "-p", "width=6", "--input-shape", "1,3,10,10", *FAST)
     out = 8 * 8  # 3 x 3 conv without padding on 10 x 10
     assert data["macs"] == out * 6 * 27 + out * 2 * 6
