@@ -27,13 +27,19 @@ class ModuleRow:
 
 @dataclass
 class ReferenceComparison:
+    """Published figures next to the measured ones in the publication's units (MACs, not FLOPs)."""
+
     source: str
-    units: str
+    units: str  # "binary": params / 2^20, MACs / 2^30; "decimal": 10^6, 10^9
     published_params_m: float | None
     measured_params_m: float
     params_rel_diff: float | None  # (measured - published) / published
     published_macs_g: float | None
+    measured_macs_g: float | None  # None when MACs were not counted (info)
+    macs_rel_diff: float | None
     exact_params: int | None
+    exact_params_match: bool | None
+    note: str | None = None  # set when the measured model differs from the published configuration
 
 
 @dataclass
@@ -66,14 +72,39 @@ def module_rows(module: Any, depth: int) -> list[ModuleRow]:
     return rows
 
 
-def compare_reference(built: BuiltModel) -> ReferenceComparison | None:
-    ref = built.spec.reference if built.spec and not built.request.attn else None
+def relative_diff(diff: float, base: float | None) -> float | None:
+    """``diff / base``, or None when there is no base to compare with."""
+    return diff / base if base else None
+
+
+def compare_reference(built: BuiltModel, params: int | None = None, macs: int | None = None) -> ReferenceComparison | None:
+    """The spec's published figures against ``params`` (default: the built model's) and ``macs``."""
+    spec = built.spec
+    ref = spec.reference if spec is not None and not built.request.attn else None
     if ref is None:
         return None
-    params_div, _ = unit_divisors(ref.units)
-    measured = built.num_params / params_div
-    rel = (measured - ref.params_m) / ref.params_m if ref.params_m else None
-    return ReferenceComparison(ref.source, ref.units, ref.params_m, measured, rel, ref.macs_g, ref.exact_params)
+    params = built.num_params if params is None else params
+    params_div, macs_div = unit_divisors(ref.units)
+    measured_params = params / params_div
+    measured_macs = macs / macs_div if macs is not None else None
+    notes = []
+    if built.request.params:
+        notes.append("built with -p arguments")
+    if tuple(built.input_shape) != tuple(spec.input_shape):
+        notes.append(f"input {','.join(map(str, built.input_shape))} instead of {','.join(map(str, spec.input_shape))}")
+    return ReferenceComparison(
+        source=ref.source,
+        units=ref.units,
+        published_params_m=ref.params_m,
+        measured_params_m=measured_params,
+        params_rel_diff=relative_diff(measured_params - (ref.params_m or 0), ref.params_m),
+        published_macs_g=ref.macs_g,
+        measured_macs_g=measured_macs,
+        macs_rel_diff=relative_diff(measured_macs - (ref.macs_g or 0), ref.macs_g) if measured_macs is not None else None,
+        exact_params=ref.exact_params,
+        exact_params_match=(ref.exact_params == params) if ref.exact_params is not None else None,
+        note=("the published figures are for the registry defaults; measured " + "; ".join(notes)) if notes else None,
+    )
 
 
 def jsonable(value: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from attncli import registry
 from attncli.counting import CostCount, count_costs, count_params
-from attncli.describe import jsonable, unit_divisors
+from attncli.describe import ReferenceComparison, compare_reference, jsonable, relative_diff
 from attncli.errors import UsageError
 from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build
 from attncli.timing import LatencyStats, check_settings, measure_latency, resolve_device, DEFAULT_ITERS, DEFAULT_WARMUP
@@ -67,23 +67,6 @@ class ModuleCost:
     is_attention: bool  # the module is, or sits inside, an attention block
     attention_params_share: float | None  # of this module's params; None if the model has no attention
     attention_macs_share: float | None  # of this module's MACs; None also when the module has no MACs
-
-
-@dataclass
-class ReferenceComparison:
-    """Published figures next to the measured ones in the publication's units (MACs, not FLOPs)."""
-
-    source: str
-    units: str  # "binary": params / 2^20, MACs / 2^30; "decimal": 10^6, 10^9
-    published_params_m: float | None
-    measured_params_m: float
-    params_rel_diff: float | None  # (measured - published) / published
-    published_macs_g: float | None
-    measured_macs_g: float
-    macs_rel_diff: float | None
-    exact_params: int | None
-    exact_params_match: bool | None
-    note: str | None = None  # set when the measured model differs from the published configuration
 
 
 @dataclass
@@ -196,33 +179,6 @@ def _module_costs(module: Any, costs: CostCount, attn: list[str], depth: int) ->
 # ---------------------------------------------------------------- comparisons
 
 
-def compare_reference(built: BuiltModel, params: int, macs: int) -> ReferenceComparison | None:
-    spec = built.spec
-    ref = spec.reference if spec is not None and not built.request.attn else None
-    if ref is None:
-        return None
-    params_div, macs_div = unit_divisors(ref.units)
-    measured_params, measured_macs = params / params_div, macs / macs_div
-    notes = []
-    if built.request.params:
-        notes.append("built with -p arguments")
-    if tuple(built.input_shape) != tuple(spec.input_shape):
-        notes.append(f"input {','.join(map(str, built.input_shape))} instead of {','.join(map(str, spec.input_shape))}")
-    return ReferenceComparison(
-        source=ref.source,
-        units=ref.units,
-        published_params_m=ref.params_m,
-        measured_params_m=measured_params,
-        params_rel_diff=(measured_params - ref.params_m) / ref.params_m if ref.params_m else None,
-        published_macs_g=ref.macs_g,
-        measured_macs_g=measured_macs,
-        macs_rel_diff=(measured_macs - ref.macs_g) / ref.macs_g if ref.macs_g else None,
-        exact_params=ref.exact_params,
-        exact_params_match=(ref.exact_params == params) if ref.exact_params is not None else None,
-        note=("the published figures are for the registry defaults; measured " + "; ".join(notes)) if notes else None,
-    )
-
-
 def baseline_request(built: BuiltModel, baseline: str | None) -> ModelRequest | None:
     """The plain counterpart: ``--baseline NAME``, else the backbone without ``--attn``, else the
     registry's ``baseline``; none for blocks and user models. Same input shape and seed; the
@@ -254,10 +210,6 @@ def _accepted(request: ModelRequest, params: dict[str, Any]) -> dict[str, Any]:
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return params
     return {k: v for k, v in params.items() if k in sig.parameters}
-
-
-def _rel(diff: float, base: float) -> float | None:
-    return diff / base if base else None
 
 
 # ---------------------------------------------------------------- the report
@@ -367,10 +319,10 @@ def profile_built(
             macs_diff=costs.macs - base_costs.macs,
             flops_diff=costs.flops - base_costs.flops,
             latency_diff_ms=latency_diff,
-            params_rel_diff=_rel(total - base_params, base_params),
-            macs_rel_diff=_rel(costs.macs - base_costs.macs, base_costs.macs),
-            flops_rel_diff=_rel(costs.flops - base_costs.flops, base_costs.flops),
-            latency_rel_diff=_rel(latency_diff, base_ms) if latency_diff is not None else None,
+            params_rel_diff=relative_diff(total - base_params, base_params),
+            macs_rel_diff=relative_diff(costs.macs - base_costs.macs, base_costs.macs),
+            flops_rel_diff=relative_diff(costs.flops - base_costs.flops, base_costs.flops),
+            latency_rel_diff=relative_diff(latency_diff, base_ms) if latency_diff is not None else None,
             uncounted_ops=base_costs.uncounted_ops,
         )
 

@@ -67,7 +67,7 @@ def info_report(info: Any) -> None:
         if ref.params_rel_diff is not None:
             out.print(f"measured    {ref.measured_params_m:.2f}M params in the same units ({ref.params_rel_diff:+.2%})")
         if ref.exact_params is not None:
-            same = "matches" if ref.exact_params == info.params else "differs from"
+            same = "matches" if ref.exact_params_match else "differs from"
             out.print(f"            {same} the official code's exact count {fmt_int(ref.exact_params)}")
     tree = Tree(f"[bold]{info.modules[0].type}[/] {fmt_int(info.modules[0].params)}")
     nodes = {0: tree}
