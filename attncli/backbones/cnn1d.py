@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attncli.backbones.resnet import check_insertable
+from attncli.backbones.resnet import check_backbone_args, check_insertable
 from attncli.blocks import make_block
 from attncli.registry import register
 
@@ -53,10 +53,7 @@ class CNN1D(nn.Module):
         attn_args: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if attn_args and not attn:
-            raise ValueError(f"attention arguments {sorted(attn_args)} were given without an attention block (attn)")
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be at least 1, not {num_classes}")
+        check_backbone_args(num_classes, attn, attn_args)
         if length % 512:
             raise ValueError(f"length must be a multiple of 512 (stride 16, then five 2x pools), not {length}")
         self.stage1 = conv_stage(in_channels, 16, 64, stride=16, padding=24)

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attncli.backbones.resnet import check_insertable, stage_block_args
+from attncli.backbones.resnet import check_backbone_args, check_insertable, stage_block_args
 from attncli.blocks import make_block
 from attncli.registry import register
 
@@ -96,10 +96,7 @@ class MobileNetV2(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        if attn_args and not attn:
-            raise ValueError(f"attention arguments {sorted(attn_args)} were given without an attention block (attn)")
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be at least 1, not {num_classes}")
+        check_backbone_args(num_classes, attn, attn_args)
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, not {width_mult}")
         stages = len(SETTINGS)

@@ -83,6 +83,14 @@ def stage_block_args(block: str, args: dict[str, Any] | None, num_stages: int) -
     return stages
 
 
+def check_backbone_args(num_classes: int, attn: str | None, attn_args: dict[str, Any] | None) -> None:
+    """The arguments every backbone shares: a positive class count, block arguments only with a block."""
+    if attn_args and not attn:
+        raise ValueError(f"attention arguments {sorted(attn_args)} were given without an attention block (attn)")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be at least 1, not {num_classes}")
+
+
 def check_insertable(block: str, module: nn.Module, channels: int, rank: int = 4) -> None:
     """Refuse a block that cannot sit inside a residual branch: wrong rank, or output not shaped like its input."""
     spec = registry.get(block)
@@ -220,10 +228,7 @@ class ResNet(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        if attn_args and not attn:
-            raise ValueError(f"attention arguments {sorted(attn_args)} were given without an attention block (attn)")
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be at least 1, not {num_classes}")
+        check_backbone_args(num_classes, attn, attn_args)
         stage_attn = stage_block_args(attn, attn_args, len(layers)) if attn else [{}] * len(layers)
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, padding=3, bias=False)
