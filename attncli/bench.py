@@ -74,32 +74,21 @@ def _ort_session(path: Path, device: str, threads: int | None) -> tuple[Any, str
     return session, wanted
 
 
-def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
-    import torch
-
-    if device == "cuda":
-        def cuda_ms(fn: Callable[[], Any]) -> float:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end)
-
-        return cuda_ms
-
-    def cpu_ms(fn: Callable[[], Any]) -> float:
-        t0 = time.perf_counter_ns()
-        fn()
-        return (time.perf_counter_ns() - t0) / 1e6
-
-    return cpu_ms
-
-
 def _host_ms(fn: Callable[[], Any]) -> float:
     t0 = time.perf_counter_ns()
     fn()
     return (time.perf_counter_ns() - t0) / 1e6
+
+
+def _cuda_ms(fn: Callable[[], Any]) -> float:
+    import torch
+
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
 
 
 def _latency(runtime: str, batch: int, times: list[float]) -> RuntimeLatency:
@@ -146,7 +135,8 @@ def bench(
             if compile:
                 compiled = torch.compile(module)
                 runners[COMPILED] = lambda x, xn: compiled(x)
-            timers = {EAGER: _timer(device), ORT: _host_ms, COMPILED: _timer(device)}
+            torch_ms = _cuda_ms if device == "cuda" else _host_ms
+            timers = {EAGER: torch_ms, ORT: _host_ms, COMPILED: torch_ms}
             result = BenchResult(
                 built.name, list(built.input_shape), device, provider,
                 torch.get_num_threads() if device == "cpu" else None, opset, warmup, iters,
