@@ -53,6 +53,10 @@ class CaseResult:
     macs: int | None = None
     stages: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def for_case(cls, case: Case, status: str, seconds: float, message: str = "") -> "CaseResult":
+        return cls(case.model, case.opset, status, seconds, message, dynamic=case.dynamic)
+
     @property
     def id(self) -> str:
         return f"{self.model}@opset{self.opset}"
@@ -135,7 +139,7 @@ def run_case(case: Case, workdir: str) -> CaseResult:
 
     stages: dict[str, float] = {}
     start = time.perf_counter()
-    result = CaseResult(case.model, case.opset, "error", 0.0, dynamic=case.dynamic)
+    result = CaseResult.for_case(case, "error", 0.0)
     stage = "build"
     try:
         from attncli.counting import count_costs
@@ -283,16 +287,13 @@ def run_check(
     workers = [_Worker(ctx, threads) for _ in range(min(jobs, len(cases)))]
     interrupted = stop = False
 
-    def finish(result: CaseResult) -> None:
+    def finish(case: Case, result: CaseResult) -> None:
         nonlocal stop
-        results[result_case(result)] = result
+        results[case] = result
         if on_result:
             on_result(result)
         if fail_fast and not result.passed:
             stop = True
-
-    def result_case(result: CaseResult) -> Case:
-        return next(c for c in cases if c.model == result.model and c.opset == result.opset)
 
     try:
         while True:
@@ -318,17 +319,15 @@ def run_check(
                         result = None
                     if result is not None:
                         w.case = None
-                        finish(result)
+                        finish(case, result)
                         continue
-                if not w.proc.is_alive():
-                    elapsed = now - w.started
-                    w.kill()
-                    finish(CaseResult(case.model, case.opset, "error", elapsed, _death_message(w.proc.exitcode), dynamic=case.dynamic))
-                    workers[i] = _Worker(ctx, threads)
-                elif now - w.started > timeout:
-                    w.kill()
-                    finish(CaseResult(case.model, case.opset, "timeout", now - w.started, f"no result after {timeout:g} s; the worker was killed", dynamic=case.dynamic))
-                    workers[i] = _Worker(ctx, threads)
+                died = not w.proc.is_alive()
+                if not died and now - w.started <= timeout:
+                    continue
+                w.kill()  # a dead worker is joined here, so its exit code is known below
+                message = _death_message(w.proc.exitcode) if died else f"no result after {timeout:g} s; the worker was killed"
+                finish(case, CaseResult.for_case(case, "error" if died else "timeout", now - w.started, message))
+                workers[i] = _Worker(ctx, threads)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -407,11 +406,17 @@ def report_text(report: CheckReport, fmt: str) -> str:
     raise UsageError(f"report format must be junit, markdown or json, not {fmt!r}.")
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write next to the target and rename, so a reader never sees half a report."""
+def check_report_target(path: str | Path) -> Path:
+    """Refuse a report path whose folder does not exist (before any case runs, and again at writing)."""
     target = Path(path)
     if not target.parent.is_dir():
         raise UsageError(f"cannot write {path}: folder {target.parent} does not exist.")
+    return target
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write next to the target and rename, so a reader never sees half a report."""
+    target = check_report_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -43,10 +43,9 @@ def check_registry(
     of what finished is still written).
     """
     from attncli import api, gate
-    from attncli.errors import UsageError
 
-    if output is not None and not output.parent.is_dir():
-        raise UsageError(f"cannot write {output}: folder {output.parent} does not exist.")
+    if output is not None:
+        gate.check_report_target(output)
     with render.CheckProgress() as progress:
         report = api.check(
             patterns or (), opsets=opset, dynamic=dynamic.value, kind=kind.value if kind else None, jobs=jobs,
