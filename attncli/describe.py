@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from attncli.modelspec import BuiltModel, ModelRequest, build, run_example
+from attncli.blocks import POSITIONS
+from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, run_example
 
 BINARY_MEGA = 2**20  # ECA-Net's tables (thop) divide parameter counts by 2^20 ...
 BINARY_GIGA = 2**30  # ... and MAC counts by 2^30.
@@ -57,6 +58,8 @@ class ModelInfo:
     trainable_params: int
     modules: list[ModuleRow] = field(default_factory=list)
     reference: ReferenceComparison | None = None
+    attn: dict[str, Any] | None = None  # the inserted block: name and position
+    notes: list[str] = field(default_factory=list)  # where the official code and the paper differ, and such
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +118,35 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def model_notes(built: BuiltModel) -> list[str]:
+    """What a reader should know about this model: the row's notes, and the inserted block's."""
+    from attncli import registry
+
+    spec = built.spec
+    notes = list(spec.notes) if spec is not None else []
+    attn = built.request.attn
+    if attn:
+        block = registry.get(attn)
+        if block.attn_note and not any(k.startswith(ATTN_PREFIX) for k in built.request.params):
+            notes.append(f"{block.name}: {block.attn_note}")
+    return notes
+
+
+def inserted_block(built: BuiltModel) -> dict[str, Any] | None:
+    """The attention block the model's backbone inserted, and where, or None."""
+    name = built.kwargs.get("attn")
+    if not name:
+        return None
+    positions = {getattr(m, "attn_position", None) for m in built.module.modules()} - {None}
+    if not positions:
+        from attncli import registry
+        from attncli.blocks import block_position
+
+        positions = {block_position(registry.get(name).load_factory(), built.kwargs.get("attn_position"))}
+    position = positions.pop() if len(positions) == 1 else None
+    return {"name": name, "position": position, "where": POSITIONS.get(position or "", "")}
+
+
 def describe(request: ModelRequest, depth: int = 2) -> ModelInfo:
     built = build(request)
     out = run_example(built)
@@ -133,4 +165,6 @@ def describe(request: ModelRequest, depth: int = 2) -> ModelInfo:
         trainable_params=sum(p.numel() for p in built.module.parameters() if p.requires_grad),
         modules=module_rows(built.module, depth),
         reference=compare_reference(built),
+        attn=inserted_block(built),
+        notes=model_notes(built),
     )

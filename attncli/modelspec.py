@@ -3,7 +3,10 @@
 A model is a registry name (``eca``), a file (``path/to/file.py:Name``) or an importable module
 (``package.module:Name``), where ``Name`` is an ``nn.Module`` class or a function returning one.
 Constructor arguments come from ``-p key=value``; ``--attn NAME`` puts a registry block into a
-backbone that takes one. Building is deterministic: weights are initialised under ``seed``, and the
+backbone that takes one, at the block's own position or at ``--attn-position``. A named network
+of the zoo (``eca_resnet50``) is built exactly as its plain backbone with its block and arguments
+(``resnet50 --attn eca -p attn.k_size=3,5,5,7``); on such a row ``-p k_size=...`` is short for
+``-p attn.k_size=...`` when the backbone itself has no ``k_size``. Building is deterministic: weights are initialised under ``seed``, and the
 example input is drawn from its own generator seeded the same way.
 """
 
@@ -18,9 +21,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from attncli import registry
+from attncli.blocks import POSITIONS
 from attncli.errors import UsageError
+from attncli.zoo import ATTN_PREFIX
 
-ATTN_PREFIX = "attn."  # -p attn.reduction=8 goes to the block that --attn inserts
+__all__ = ["ATTN_PREFIX", "BuiltModel", "ModelRequest", "build", "load_weights", "parse_params", "parse_shape"]
 
 
 def parse_value(text: str) -> Any:
@@ -91,6 +96,7 @@ class ModelRequest:
     attn: str | None = None
     seed: int = 0
     weights: str | None = None
+    attn_position: str | None = None
 
     @classmethod
     def make(
@@ -101,7 +107,10 @@ class ModelRequest:
         attn: str | None = None,
         seed: int = 0,
         weights: str | Path | None = None,
+        attn_position: str | None = None,
     ) -> "ModelRequest":
+        if attn_position is not None and attn_position not in POSITIONS:
+            raise UsageError(f"bad --attn-position {attn_position!r}: give one of {', '.join(POSITIONS)}.")
         return cls(
             model=model,
             params=parse_params(params),
@@ -109,6 +118,7 @@ class ModelRequest:
             attn=attn,
             seed=seed,
             weights=str(weights) if weights is not None else None,
+            attn_position=attn_position,
         )
 
     def spec(self) -> registry.Spec | None:
@@ -123,7 +133,19 @@ class ModelRequest:
         """Constructor kwargs and example input shape, defaults filled in (torch-free)."""
         spec = self.spec()
         kwargs = dict(spec.defaults) if spec else {}
-        kwargs.update(self.params)
+        for key, value in self.params.items():
+            if spec is not None and key in spec.fixed:
+                raise UsageError(
+                    f"{spec.name} fixes {key}={spec.fixed[key]!r}; pick the model with the {key} you want"
+                    " (see `attncli list`)."
+                )
+            if spec is not None and key not in spec.defaults and ATTN_PREFIX + key in spec.defaults:
+                key = ATTN_PREFIX + key  # -p k_size=... on eca_resnet50: the row's block argument
+            kwargs[key] = value
+        if self.attn_position is not None:
+            kwargs["attn_position"] = self.attn_position
+        if spec is not None:
+            kwargs.update(spec.fixed)
         shape = self.input_shape
         if spec is None:
             if shape is None:
@@ -214,19 +236,32 @@ def build(request: ModelRequest) -> BuiltModel:
             raise UsageError(f"{request.model} is not a class or function returning an nn.Module.")
     else:
         factory = spec.load_factory()
-    if request.attn or attn_args:
-        if spec is None or not spec.takes_attn:
-            raise UsageError(
-                f"--attn/-p attn.* need a backbone that takes an attention block (resnet18..152, mobilenetv2),"
-                f" not {request.model}."
-            )
-        block = registry.get(request.attn) if request.attn else None
-        if block is not None and block.kind != "block":
+    attn = request.attn or (spec.attn if spec is not None else None)
+    if request.attn and (spec is None or not spec.takes_attn):
+        holds = f" ({spec.name} already holds {spec.attn})" if spec is not None and spec.attn else ""
+        raise UsageError(
+            f"--attn needs a backbone that takes an attention block (resnet*, resnext*, mobilenetv2, cnn1d),"
+            f" not {request.model}{holds}."
+        )
+    if (attn_args or "attn_position" in kwargs) and not attn:
+        raise UsageError(
+            f"-p attn.*/--attn-position need an attention block: add --attn BLOCK (and {request.model} must take one)."
+        )
+    if attn:
+        block = registry.get(attn)
+        if block.kind != "block":
             raise UsageError(f"--attn takes an attention block, and {block.name} is a {block.kind}.")
-        if block is not None:
-            kwargs["attn"] = block.name
+        kwargs["attn"] = block.name
         if attn_args:
             kwargs["attn_args"] = attn_args
+    if spec is not None and spec.kind == "block":
+        from attncli.blocks import canonical_args
+
+        try:  # the user's old argument names (rate=) override the row's defaults under the new ones
+            given = canonical_args(factory, request.params)
+        except ValueError as exc:
+            raise UsageError(f"{request.model}: {exc}.") from None
+        kwargs = {**canonical_args(factory, {k: v for k, v in kwargs.items() if k not in request.params}), **given}
     _check_kwargs(factory, kwargs, request.model)
 
     with torch.random.fork_rng(devices=[]):

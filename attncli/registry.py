@@ -1,134 +1,43 @@
-"""The registry of everything attncli can build, importable without torch.
+"""The registry of everything attncli can build: lookup with wildcards, aliases, suggestions, plugins.
 
-Built-in entries are declared with ``@register(...)`` next to their code in ``attncli/blocks`` and
-``attncli/backbones``. Those files import torch, so listing cannot import them: instead the
-decorators are read statically (``ast``) from the source files, which takes milliseconds. When a
-module is later imported to build a model, its decorators run for real and must agree with what
-was read; a second, different registration of a name is an error at import.
+Importable without torch. The built-in entries are the rows of :mod:`attncli.zoo`. Third-party
+blocks and models come in two ways, the first being the one to publish:
 
-Third-party and test code registers the same way at run time; modules named in the environment
-variable ``ATTNCLI_PLUGINS`` (comma-separated module names or ``.py`` paths) are imported when the
-registry is first used, so worker processes see the same entries.
+- **Entry points** in the group ``attncli.plugins`` (the convention pytest and flake8 use)::
+
+      [project.entry-points."attncli.plugins"]
+      my_blocks = "my_package.attncli_zoo"
+
+  The named module is imported when the registry is first used. It should be torch-free and
+  declare its rows with :func:`add_spec` (targets as ``"module:Name"`` strings), so that
+  ``attncli list`` stays instant; a module using the ``@register`` decorator works too, at the
+  price of importing torch for ``list``.
+- ``ATTNCLI_PLUGINS``: comma-separated module names or ``.py`` paths, imported the same way, for
+  quick experiments (worker processes of ``check`` inherit it).
+
+A plugin that fails to import is one line naming it and the reason (exit 2).
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
 import fnmatch
 import importlib
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from attncli.errors import DuplicateNameError, UnknownModelError, UsageError
+from attncli.zoo import KINDS, SPECS, Paper, Reference, Spec
 
-KINDS = ("block", "backbone")
-_PACKAGE_DIR = Path(__file__).resolve().parent
-_BUILTIN_PACKAGES = ("blocks", "backbones")
+__all__ = [
+    "ENTRY_POINT_GROUP", "KINDS", "Paper", "Reference", "Registry", "Spec",
+    "add_spec", "get", "import_plugin", "list_specs", "register", "registry",
+]
 
-
-@dataclass(frozen=True)
-class Paper:
-    title: str
-    arxiv: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.title} (arXiv {self.arxiv})" if self.arxiv else self.title
-
-
-@dataclass(frozen=True)
-class Reference:
-    """Figures a paper or official repository published for a model.
-
-    ``units`` is ``"binary"`` when the source divides by 2^20 (params) and 2^30 (MACs), as ECA-Net's
-    tables (thop) do, or ``"decimal"`` for 10^6 / 10^9. ``macs_g`` counts multiply-accumulates
-    ("multiply-adds"), which is what these papers call FLOPs.
-    """
-
-    source: str
-    units: str = "decimal"
-    params_m: float | None = None
-    macs_g: float | None = None
-    exact_params: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "units": self.units,
-            "params_m": self.params_m,
-            "macs_g": self.macs_g,
-            "exact_params": self.exact_params,
-        }
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One buildable thing: a name, how to build it, and what to feed it."""
-
-    name: str
-    kind: str
-    target: str  # "package.module:qualname" of the factory (a class or a function)
-    input_shape: tuple[int, ...]
-    paper: Paper
-    defaults: dict[str, Any] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-    reference: Reference | None = None
-    baseline: str | None = None  # registry name of the plain counterpart, for overhead figures
-    takes_attn: bool = False  # a backbone that accepts ``attn=<block name>``
-    summary: str = ""
-
-    @property
-    def module(self) -> str:
-        return self.target.split(":", 1)[0]
-
-    def load_factory(self) -> Callable[..., Any]:
-        """Import the module that defines the factory (this imports torch) and return it."""
-        module_name, qualname = self.target.split(":", 1)
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-        return obj
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "input_shape": list(self.input_shape),
-            "paper": {"title": self.paper.title, "arxiv": self.paper.arxiv},
-            "aliases": list(self.aliases),
-            "defaults": {k: list(v) if isinstance(v, tuple) else v for k, v in self.defaults.items()},
-            "reference": self.reference.as_dict() if self.reference else None,
-            "baseline": self.baseline,
-            "takes_attn": self.takes_attn,
-            "summary": self.summary,
-        }
-
-
-def _make_spec(name: str, target: str, kwargs: dict[str, Any], summary: str = "") -> Spec:
-    kind = kwargs.get("kind", "block")
-    if kind not in KINDS:
-        raise ValueError(f"{target}: kind must be one of {KINDS}, not {kind!r}")
-    paper = kwargs.get("paper")
-    if not (isinstance(paper, tuple) and len(paper) in (1, 2)):
-        raise ValueError(f"{target}: paper must be a (title, arxiv_id) tuple")
-    ref = kwargs.get("reference")
-    return Spec(
-        name=name.lower(),
-        kind=kind,
-        target=target,
-        input_shape=tuple(int(d) for d in kwargs["input_shape"]),
-        paper=Paper(*paper),
-        defaults=dict(kwargs.get("defaults") or {}),
-        aliases=tuple(a.lower() for a in kwargs.get("aliases", ())),
-        reference=Reference(**ref) if ref else None,
-        baseline=kwargs.get("baseline"),
-        takes_attn=bool(kwargs.get("takes_attn", False)),
-        summary=summary,
-    )
+ENTRY_POINT_GROUP = "attncli.plugins"
 
 
 class Registry:
@@ -139,8 +48,8 @@ class Registry:
     def add(self, spec: Spec) -> None:
         existing = self._specs.get(spec.name) or self._specs.get(self._aliases.get(spec.name, ""))
         if existing is not None:
-            if existing.target == spec.target:
-                return  # the same code registering again (static read, then real import)
+            if existing.target == spec.target and existing.kind == spec.kind:
+                return  # the same code declaring itself twice (a torch-free row, then its decorator)
             raise DuplicateNameError(
                 f"model name {spec.name!r} is registered twice: {existing.target} and {spec.target}"
             )
@@ -193,111 +102,106 @@ _REGISTRY = Registry()
 _loaded = False
 
 
-def _literal(node: ast.AST, where: str, constants: dict[str, Any]) -> Any:
-    if isinstance(node, ast.Name) and node.id in constants:
-        return constants[node.id]
-    try:
-        return ast.literal_eval(node)
-    except ValueError as exc:
-        raise ValueError(f"{where}: @register arguments must be literals ({exc})") from None
-
-
-def _scan_file(path: Path, module: str) -> list[Spec]:
-    """Read the ``@register(...)`` decorators of one source file without importing it."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    specs = []
-    constants: dict[str, Any] = {}  # module-level NAME = <literal>, usable in @register(...)
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                constants[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            continue
-        doc = (ast.get_docstring(node) or "").strip().splitlines()
-        for deco in node.decorator_list:
-            if not (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "register"):
-                continue
-            where = f"{path.name}:{node.lineno}"
-            name = _literal(deco.args[0], where, constants)
-            kwargs = {kw.arg: _literal(kw.value, where, constants) for kw in deco.keywords}
-            specs.append(_make_spec(name, f"{module}:{node.name}", kwargs, doc[0] if doc else ""))
-    return specs
-
-
-def _load_builtins() -> None:
-    for package in _BUILTIN_PACKAGES:
-        for path in sorted((_PACKAGE_DIR / package).glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            for spec in _scan_file(path, f"attncli.{package}.{path.stem}"):
-                _REGISTRY.add(spec)
+def _plugin_failure(what: str, exc: BaseException) -> UsageError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        reason = f"{exc.msg} ({exc.filename}, line {exc.lineno})"
+    return UsageError(f"plugin {what} failed to load: {type(exc).__name__}: {reason}".rstrip(": "))
 
 
 def import_plugin(ref: str) -> None:
-    """Import a module (dotted name or ``.py`` path) so that its ``@register`` calls run."""
-    if ref.endswith(".py"):
-        path = Path(ref).resolve()
-        if not path.is_file():
-            raise UsageError(f"plugin file {ref} does not exist.")
-        mod_name = f"attncli_plugin_{path.stem}"
-        if mod_name in sys.modules:
-            return
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    else:
-        importlib.import_module(ref)
+    """Import a module (dotted name or ``.py`` path) so that its declarations run."""
+    try:
+        if ref.endswith(".py"):
+            path = Path(ref).expanduser().resolve()
+            if not path.is_file():
+                raise UsageError(f"plugin file {ref} (from ATTNCLI_PLUGINS) does not exist.")
+            mod_name = f"attncli_plugin_{path.stem}"
+            if mod_name in sys.modules:
+                return
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[mod_name] = module
+            try:
+                spec.loader.exec_module(module)  # type: ignore[union-attr]
+            except BaseException:
+                del sys.modules[mod_name]
+                raise
+        else:
+            importlib.import_module(ref)
+    except UsageError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise _plugin_failure(repr(ref), exc) from exc
+
+
+def _load_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            ep.load()
+        except UsageError:
+            raise
+        except (Exception, SystemExit) as exc:
+            raise _plugin_failure(f"{ep.name!r} ({ep.value})", exc) from exc
 
 
 def registry() -> Registry:
-    """The process-wide registry, built-ins read on first use."""
+    """The process-wide registry: the zoo, then entry-point plugins, then ``ATTNCLI_PLUGINS``."""
     global _loaded
     if not _loaded:
         _loaded = True
-        _load_builtins()
-        for ref in filter(None, os.environ.get("ATTNCLI_PLUGINS", "").split(",")):
-            import_plugin(ref.strip())
+        for spec in SPECS:
+            _REGISTRY.add(spec)
+        _load_entry_points()
+        for ref in os.environ.get("ATTNCLI_PLUGINS", "").split(","):
+            if ref.strip():
+                import_plugin(ref.strip())
     return _REGISTRY
 
 
-def register(
+def add_spec(
     name: str,
+    target: str,
     *,
     kind: str = "block",
-    input_shape: tuple[int, ...],
-    paper: tuple[str, ...],
+    input_shape: Iterable[int],
+    paper: tuple[str, ...] | Paper,
     defaults: dict[str, Any] | None = None,
-    aliases: tuple[str, ...] = (),
-    reference: dict[str, Any] | None = None,
+    aliases: Iterable[str] = (),
+    reference: dict[str, Any] | Reference | None = None,
     baseline: str | None = None,
     takes_attn: bool = False,
-) -> Callable[[Any], Any]:
-    """Register a class or function returning an ``nn.Module``.
+    summary: str = "",
+) -> Spec:
+    """Declare a model without importing it: ``target`` is ``"package.module:Name"`` (torch-free)."""
+    if ":" not in target:
+        raise ValueError(f"target {target!r} must be 'package.module:Name'")
+    spec = Spec(
+        name=name.strip().lower(),
+        kind=kind,
+        target=target,
+        input_shape=tuple(int(d) for d in input_shape),
+        paper=paper if isinstance(paper, Paper) else Paper(*paper),
+        defaults=dict(defaults or {}),
+        aliases=tuple(a.strip().lower() for a in aliases),
+        reference=reference if reference is None or isinstance(reference, Reference) else Reference(**reference),
+        baseline=baseline,
+        takes_attn=takes_attn,
+        summary=summary,
+    )
+    registry().add(spec)
+    return spec
 
-    Built-in modules must pass literals only, so that ``list`` can read them without importing.
-    """
+
+def register(name: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """Decorator form of :func:`add_spec` for a class or a function returning an ``nn.Module``."""
 
     def decorate(obj: Any) -> Any:
         doc = (obj.__doc__ or "").strip().splitlines()
-        spec = _make_spec(
-            name,
-            f"{obj.__module__}:{obj.__qualname__}",
-            dict(
-                kind=kind,
-                input_shape=input_shape,
-                paper=paper,
-                defaults=defaults,
-                aliases=aliases,
-                reference=reference,
-                baseline=baseline,
-                takes_attn=takes_attn,
-            ),
-            doc[0] if doc else "",
-        )
-        registry().add(spec)
+        kwargs.setdefault("summary", doc[0] if doc else "")
+        add_spec(name, f"{obj.__module__}:{obj.__qualname__}", **kwargs)
         return obj
 
     return decorate

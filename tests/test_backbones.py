@@ -127,6 +127,8 @@ EXACT = {
     "epsanet101": 38_900_279,
     "mobilenetv2": 3_504_872,
     "resnext50_32x4d": 25_028_904,
+    "sknet50": 27_479_784,
+    "sknet101": 48_686_760,
 }
 
 
@@ -156,6 +158,7 @@ def test_cnn1d_counts_by_hand():
     convs = [(1, 16, 64), (16, 32, 3), (32, 64, 3), (64, 64, 3), (64, 64, 3)]
     plain = sum(cin * cout * k + cout + 2 * cout for cin, cout, k in convs) + (256 * 100 + 100) + (100 * 10 + 10)
     assert count("cnn1d") == plain == 60_710
+    assert count("cnn1d", params=("softmax=true",)) == plain
     assert count("eca_cnn1d") == plain + 3
     assert count("cnn1d", attn="eca1d") == plain + 3
 
@@ -226,17 +229,28 @@ def test_eca_kernel_sizes_per_stage_and_override():
     assert [stage[0].attn.conv.kernel_size[0] for stage in (net.layer1, net.layer2, net.layer3, net.layer4)] == [3, 3, 5, 7]
 
 
-def sk_extra(width: int) -> int:
+def sk_extra(width: int, L: int = 32) -> int:
     """An SK unit minus the grouped 3x3 conv + BN it replaces: the dilated branch + BN, fuse fc (no bias) + BN,
     two branch fcs without bias (official Caffe model)."""
-    d = max(width // 16, 32)
+    d = max(width // 16, L)
     return width * width // 32 * 9 + 2 * width + width * d + 2 * d + 2 * d * width
 
 
-@pytest.mark.parametrize("name, plain, depth", [("sknet50", "resnext50_32x4d", 50), ("sknet101", "resnext101_32x4d", 101)])
-def test_sknet_overhead_by_hand(name, plain, depth):
+# The official SKNet-101 release fuses its conv3_x units (width 256) to 16 channels, not max(256/16, 32) = 32.
+@pytest.mark.parametrize(
+    "name, plain, depth, fuse_floor",
+    [("sknet50", "resnext50_32x4d", 50, (32, 32, 32, 32)), ("sknet101", "resnext101_32x4d", 101, (32, 16, 32, 32))],
+)
+def test_sknet_overhead_by_hand(name, plain, depth, fuse_floor):
     widths = (128, 256, 512, 1024)  # 32 groups x 4 channels, doubling per stage
-    assert count(name) - count(plain) == sum(n * sk_extra(w) for n, w in zip(LAYERS[depth], widths))
+    expected = sum(n * sk_extra(w, L) for n, w, L in zip(LAYERS[depth], widths, fuse_floor))
+    assert count(name) - count(plain) == expected
+
+
+def test_sknet101_is_the_official_release_and_the_paper_rule_is_one_argument_away():
+    # 4 conv3_x units x (256 + 2 + 2 * 256) parameters per fuse channel x 16 channels fewer = 49,280
+    assert count("sknet101") == 48_686_760
+    assert count("sknet101", params=("attn.L=32",)) == 48_686_760 + 4 * (256 + 2 + 2 * 256) * 16 == 48_736_040
 
 
 def psa_minus_conv3x3(width: int, kernels=(3, 5, 7, 9), groups=(1, 4, 8, 16)) -> int:

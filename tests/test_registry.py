@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -54,24 +55,24 @@ def test_duplicate_name_is_an_error_at_registration():
             raise AssertionError
 
 
-def test_importing_a_builtin_module_agrees_with_the_static_read():
-    # Importing runs the real decorators; a target that differed from the ast read would raise.
+def test_every_target_imports_to_a_class_or_function():
     for spec in registry.list_specs():
         factory = spec.load_factory()
-        assert f"{factory.__module__}:{factory.__qualname__}" == spec.target
+        assert callable(factory), spec.name
     assert {s.name for s in registry.list_specs()} >= set(BLOCKS)
 
 
-def test_static_read_rejects_non_literal_arguments(tmp_path):
-    src = tmp_path / "bad.py"
-    src.write_text(textwrap.dedent("""
-        from attncli.registry import register
-        SHAPE = compute()
-        @register("bad", input_shape=SHAPE, paper=("p",))
-        def bad(channels=1): ...
-    """))
-    with pytest.raises(ValueError, match="must be literals"):
-        registry._scan_file(src, "bad")
+def test_the_registry_module_needs_no_torch_and_reads_no_source():
+    code = textwrap.dedent("""
+        import sys
+        from attncli import registry
+        names = [s.name for s in registry.list_specs()]
+        assert "eca_resnet50" in names and "sknet50" in names, names
+        print(",".join(sorted(m for m in ("torch", "onnx", "fvcore", "numpy") if m in sys.modules)) or "none")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "none"
+    assert "import ast" not in Path(registry.__file__).read_text()  # no reading of source files
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "--format", "json"], ["list", "--kind", "backbone"]])

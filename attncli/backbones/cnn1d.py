@@ -11,6 +11,15 @@ model's numbers:
 - Keras convs carry a bias by default; so do these.
 - Keras flattens channels-last (N, L, C); we flatten in that order too, so that 4 positions x 64
   channels = 256 features line up with a Keras Dense kernel.
+- Keras' BatchNormalization has epsilon 1e-3 and keeps 0.99 of the running statistics at each
+  step; PyTorch's defaults are 1e-5 and ``momentum`` 0.1 for the new batch, so these BNs use
+  ``eps=1e-3, momentum=0.01``.
+- The Keras model ends in ``Dense(num_classes, activation='softmax')``. PyTorch losses take logits,
+  so the model returns logits by default; ``-p softmax=true`` appends the softmax and gives the
+  Keras model's output.
+
+The block sits where the seed puts it, as ``x + attn(x)``: this CNN has no residual units, so a
+block's declared position does not apply and ``attn_position`` is refused.
 
 The ECA-Net paper itself has no 1-D network: its ECA (one shared k-tap conv over the pooled
 channel descriptor, k from the adaptive rule: 3 for 32 channels) is applied to the signal's features.
@@ -23,19 +32,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from attncli.backbones.resnet import check_backbone_args, check_insertable
-from attncli.blocks import make_block
-from attncli.registry import register
+from attncli.backbones.insertion import check_backbone_args, check_insertable, plan_insertion
 
-_PAPER = ("ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks", "1910.03151")
-_INPUT = (1, 1, 2048)
+# Keras' BatchNormalization defaults: epsilon 1e-3; moving = 0.99 * moving + 0.01 * batch.
+KERAS_BN_EPS = 1e-3
+KERAS_BN_MOMENTUM = 0.01
 
 
 def conv_stage(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int | None = None) -> nn.Sequential:
     pad = (kernel_size - 1) // 2 if padding is None else padding
     return nn.Sequential(
         nn.Conv1d(in_ch, out_ch, kernel_size, stride, pad),
-        nn.BatchNorm1d(out_ch),
+        nn.BatchNorm1d(out_ch, eps=KERAS_BN_EPS, momentum=KERAS_BN_MOMENTUM),
         nn.ReLU(inplace=True),
         nn.MaxPool1d(2),
     )
@@ -49,56 +57,36 @@ class CNN1D(nn.Module):
         num_classes: int = 10,
         in_channels: int = 1,
         length: int = 2048,
-        attn: str | None = None,
+        attn: Any = None,
         attn_args: dict[str, Any] | None = None,
+        attn_position: str | None = None,
+        softmax: bool = False,
     ) -> None:
         super().__init__()
-        check_backbone_args(num_classes, attn, attn_args)
+        check_backbone_args(num_classes, attn, attn_args, attn_position)
+        if attn_position is not None:
+            raise ValueError("cnn1d has one place for a block (x + attn(x) after the second stage): drop attn_position")
+        ins = plan_insertion(attn, attn_args, "branch_end", 1, ("branch_end",), "cnn1d")
         if length % 512:
             raise ValueError(f"length must be a multiple of 512 (stride 16, then five 2x pools), not {length}")
         self.stage1 = conv_stage(in_channels, 16, 64, stride=16, padding=24)
         self.stage2 = conv_stage(16, 32, 3)
-        self.attn = make_block(attn, channels=32, **(attn_args or {})) if attn else None
+        self.attn = ins.make(0, 32) if ins else None
         self.stage3 = conv_stage(32, 64, 3)
         self.stage4 = conv_stage(64, 64, 3)
         self.stage5 = conv_stage(64, 64, 3)
         self.classifier = nn.Sequential(
             nn.Linear(64 * (length // 512), 100), nn.ReLU(inplace=True), nn.Linear(100, int(num_classes))
         )
-        if attn:
-            check_insertable(attn, self.attn, 32, rank=3)
+        self.softmax = bool(softmax)
+        if ins:
+            check_insertable(ins, self.attn, 32, rank=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stage2(self.stage1(x))
         if self.attn is not None:
             x = x + self.attn(x)
         x = self.stage5(self.stage4(self.stage3(x)))
-        return self.classifier(x.transpose(1, 2).flatten(1))  # channels-last, as Keras flattens
+        logits = self.classifier(x.transpose(1, 2).flatten(1))  # channels-last, as Keras flattens
+        return logits.softmax(dim=1) if self.softmax else logits
 
-
-@register(
-    "cnn1d",
-    kind="backbone",
-    input_shape=_INPUT,
-    paper=_PAPER,
-    defaults={"num_classes": 10, "length": 2048},
-    takes_attn=True,
-)
-def cnn1d(
-    num_classes: int = 10, length: int = 2048, attn: str | None = None, attn_args: dict[str, Any] | None = None
-) -> CNN1D:
-    """The seed's 1-D CNN without attention; --attn eca1d adds x + eca(x) after the second stage."""
-    return CNN1D(num_classes, length=length, attn=attn, attn_args=attn_args)
-
-
-@register(
-    "eca_cnn1d",
-    kind="backbone",
-    input_shape=_INPUT,
-    paper=_PAPER,
-    defaults={"num_classes": 10, "length": 2048},
-    baseline="cnn1d",
-)
-def eca_cnn1d(num_classes: int = 10, length: int = 2048, k_size: int | None = None) -> CNN1D:
-    """1-D CNN for (N, 1, 2048) signals with x + ECA(x) after the second conv stage (k=3 for 32 channels)."""
-    return CNN1D(num_classes, length=length, attn="eca1d", attn_args={"k_size": k_size} if k_size else None)

@@ -1,19 +1,22 @@
 """MobileNetV2: Inverted Residuals and Linear Bottlenecks (arXiv 1801.04381), attention pluggable.
 
 The layout is torchvision's (width 1.0: 3,504,872 parameters; the paper's table says 3.4M), and so
-are the module names; both official attention codes below use the same layout.
-Two places take an attention block, by registry name:
+are the module names; both official attention codes below use the same layout. ``attn`` puts a
+block into every inverted residual, at the block's own position or at ``attn_position``:
 
-- ``attn``: after the projection BN of every inverted residual, where the official ECA code
-  (github.com/BangguWu/ECANet, ``eca_mobilenetv2.py``) puts ECA, including the t=1 block.
-  ``eca_mobilenetv2`` uses k=1 in the stages with fewer than 96 channels and k=3 from 96 on, as
-  the current official code does (``c < 96``; an earlier commit had ``c <= 96``).
-- ``dw_attn``: after the depthwise conv's BN + ReLU6, before the projection, where the official
-  Coordinate Attention code (github.com/Andrew-Qibin/CoordAttention, ``mbv2_ca.py``) puts
-  CoordAtt(hidden, hidden). As there, only blocks with an expansion layer get it: the t=1 block
-  has none.
+- ``branch_end``: after the projection BN, where the official ECA code (github.com/BangguWu/ECANet,
+  ``eca_mobilenetv2.py``) puts ECA, including the t=1 block. ``eca_mobilenetv2`` uses k=1 in the
+  stages with fewer than 96 channels and k=3 from 96 on, as the current official code does
+  (``c < 96``; an earlier commit had ``c <= 96``).
+- ``after_3x3``: right after the depthwise conv, before its BN.
+- ``after_3x3_act``: after the depthwise conv's BN + ReLU6, before the projection, where the
+  official Coordinate Attention code (github.com/Andrew-Qibin/CoordAttention, ``mbv2_ca.py``) puts
+  CoordAtt(hidden, hidden). As there, only blocks with an expansion layer get it: the t=1 block has none.
 
+There is no place to replace the depthwise conv (PSA, SK need a ResNet bottleneck).
 Block arguments with one value per stage (7 stages) are spread over the stages, as in the ResNet.
+Widths: torchvision rounds ``c * width_mult`` to multiples of 8 (``width_rounding="divisible"``); the
+official ECA code takes ``int(c * width_mult)`` (``"floor"``). Both agree at width 1.0.
 The official codes' classifier dropout (0.25 ECA, 0.1 CoordAtt) differs from torchvision's 0.2;
 ``dropout`` sets it and no parameter depends on it.
 """
@@ -25,12 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from attncli.backbones.resnet import check_backbone_args, check_insertable, stage_block_args
-from attncli.blocks import make_block
-from attncli.registry import register
+from attncli.backbones.insertion import Insertion, check_backbone_args, check_insertable, plan_insertion
 
-_PAPER = ("MobileNetV2: Inverted Residuals and Linear Bottlenecks", "1801.04381")
-_INPUT = (1, 3, 224, 224)
 # t (expansion), c (output channels), n (blocks), s (stride of the first block): the paper's Table 2.
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
@@ -50,32 +49,39 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
+def round_width(value: float, rule: str) -> int:
+    """A layer width for ``value`` = channels x width multiplier, by torchvision's rule or the floor."""
+    if rule == "divisible":
+        return make_divisible(value)
+    if rule == "floor":
+        return int(value)
+    raise ValueError(f"width_rounding must be 'divisible' (torchvision) or 'floor' (official ECA code), not {rule!r}")
+
+
 class InvertedResidual(nn.Module):
     """1x1 expansion (t > 1), 3x3 depthwise, linear 1x1 projection; residual when shapes allow."""
 
+    positions = ("branch_end", "after_3x3", "after_3x3_act")
+
     def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        stride: int,
-        expand_ratio: int,
-        attn: str | None = None,
-        attn_args: dict[str, Any] | None = None,
-        dw_attn: str | None = None,
-        dw_attn_args: dict[str, Any] | None = None,
+        self, in_ch: int, out_ch: int, stride: int, expand_ratio: int, attn: Insertion | None = None, stage: int = 0
     ) -> None:
         super().__init__()
         hidden = int(round(in_ch * expand_ratio))
         self.use_res_connect = stride == 1 and in_ch == out_ch
+        position = attn.position if attn else None
         layers: list[nn.Module] = []
         if expand_ratio != 1:
             layers.append(ConvBNReLU(in_ch, hidden, kernel_size=1))
-        layers.append(ConvBNReLU(hidden, hidden, stride=stride, groups=hidden))
-        if dw_attn and expand_ratio != 1:
-            layers.append(make_block(dw_attn, channels=hidden, **(dw_attn_args or {})))
+        depthwise = ConvBNReLU(hidden, hidden, stride=stride, groups=hidden)
+        if position == "after_3x3":
+            depthwise.insert(1, attn.make(stage, hidden))
+        layers.append(depthwise)
+        if position == "after_3x3_act" and expand_ratio != 1:
+            layers.append(attn.make(stage, hidden))
         layers += [nn.Conv2d(hidden, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch)]
-        if attn:
-            layers.append(make_block(attn, channels=out_ch, **(attn_args or {})))
+        if position == "branch_end":
+            layers.append(attn.make(stage, out_ch))
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,34 +89,31 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 with optional attention after each projection and/or after each depthwise conv."""
+    """MobileNetV2 with an optional attention block in every inverted residual."""
 
     def __init__(
         self,
         num_classes: int = 1000,
         width_mult: float = 1.0,
-        attn: str | None = None,
+        attn: Any = None,
         attn_args: dict[str, Any] | None = None,
-        dw_attn: str | None = None,
-        dw_attn_args: dict[str, Any] | None = None,
+        attn_position: str | None = None,
         dropout: float = 0.2,
+        width_rounding: str = "divisible",
     ) -> None:
         super().__init__()
-        check_backbone_args(num_classes, attn, attn_args)
+        check_backbone_args(num_classes, attn, attn_args, attn_position)
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, not {width_mult}")
-        stages = len(SETTINGS)
-        stage_attn = stage_block_args(attn, attn_args, stages) if attn else [{}] * stages
-        stage_dw = stage_block_args(dw_attn, dw_attn_args, stages) if dw_attn else [{}] * stages
-        in_ch = make_divisible(32 * width_mult)
-        self.last_channel = make_divisible(1280 * max(1.0, width_mult))
+        round_width(1, width_rounding)
+        ins = plan_insertion(attn, attn_args, attn_position, len(SETTINGS), InvertedResidual.positions, "mobilenetv2")
+        in_ch = round_width(32 * width_mult, width_rounding)
+        self.last_channel = round_width(1280 * max(1.0, width_mult), width_rounding)
         features: list[nn.Module] = [ConvBNReLU(3, in_ch, stride=2)]
         for i, (t, c, n, s) in enumerate(SETTINGS):
-            out_ch = make_divisible(c * width_mult)
+            out_ch = round_width(c * width_mult, width_rounding)
             for j in range(n):
-                features.append(
-                    InvertedResidual(in_ch, out_ch, s if j == 0 else 1, t, attn, stage_attn[i], dw_attn, stage_dw[i])
-                )
+                features.append(InvertedResidual(in_ch, out_ch, s if j == 0 else 1, t, ins, i))
                 in_ch = out_ch
         features.append(ConvBNReLU(in_ch, self.last_channel, kernel_size=1))
         self.features = nn.Sequential(*features)
@@ -130,79 +133,22 @@ class MobileNetV2(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
-        if attn:
-            block = self.features[1].conv
-            check_insertable(attn, block[-1], block[-2].num_features)
-        if dw_attn:
-            block = self.features[2].conv  # the first block with an expansion layer: expand, depthwise, dw_attn
-            check_insertable(dw_attn, block[2], block[1][1].num_features)
+        if ins is not None:
+            # the first block with an expansion layer has every position: expand, depthwise, ..., project
+            block = self.features[2]
+            check_insertable(ins, _inserted_module(block, ins.position), _inserted_channels(block, ins.position))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x).mean(dim=(2, 3))
         return self.classifier(x)
 
 
-@register(
-    "mobilenetv2",
-    kind="backbone",
-    input_shape=_INPUT,
-    paper=_PAPER,
-    defaults={"num_classes": 1000, "width_mult": 1.0},
-    aliases=("mobilenet_v2",),
-    takes_attn=True,
-    reference={
-        "source": "MobileNetV2 (arXiv 1801.04381), ImageNet results; exact count from torchvision",
-        "units": "decimal",
-        "params_m": 3.4,
-        "macs_g": 0.30,
-        "exact_params": 3504872,
-    },
-)
-def mobilenetv2(
-    num_classes: int = 1000, width_mult: float = 1.0, attn: str | None = None, attn_args: dict[str, Any] | None = None
-) -> MobileNetV2:
-    """MobileNetV2 (width 1.0); --attn NAME inserts a block after the projection BN of every inverted residual."""
-    return MobileNetV2(num_classes, width_mult, attn=attn, attn_args=attn_args)
+def _inserted_module(block: InvertedResidual, position: str) -> nn.Module:
+    """The inserted block of an expanding unit: conv = [expand, depthwise, (block), project, BN, (block)]."""
+    if position == "after_3x3":
+        return block.conv[1][1]
+    return block.conv[2] if position == "after_3x3_act" else block.conv[-1]
 
 
-@register(
-    "eca_mobilenetv2",
-    kind="backbone",
-    input_shape=_INPUT,
-    paper=("ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks", "1910.03151"),
-    defaults={"num_classes": 1000, "width_mult": 1.0},
-    baseline="mobilenetv2",
-    reference={
-        "source": "ECA-Net official README (eca_mobilenetv2_k13), counted with thop",
-        "units": "binary",
-        "params_m": 3.34,
-        "macs_g": 0.3199,
-    },
-)
-def eca_mobilenetv2(
-    num_classes: int = 1000, width_mult: float = 1.0, k_size: int | tuple[int, ...] | None = None
-) -> MobileNetV2:
-    """ECA-MobileNetV2: ECA after every projection BN, k=1 below 96 channels and k=3 from 96 on."""
-    if k_size is None:
-        k_size = tuple(1 if c < 96 else 3 for _, c, _, _ in SETTINGS)
-    return MobileNetV2(num_classes, width_mult, attn="eca", attn_args={"k_size": k_size})
-
-
-@register(
-    "coordatt_mobilenetv2",
-    kind="backbone",
-    input_shape=_INPUT,
-    paper=("Coordinate Attention for Efficient Mobile Network Design", "2103.02907"),
-    defaults={"num_classes": 1000, "width_mult": 1.0, "reduction": 32},
-    aliases=("mbv2_ca",),
-    baseline="mobilenetv2",
-    reference={
-        "source": "Coordinate Attention (arXiv 2103.02907), ImageNet results",
-        "units": "decimal",
-        "params_m": 3.95,
-        "macs_g": 0.31,
-    },
-)
-def coordatt_mobilenetv2(num_classes: int = 1000, width_mult: float = 1.0, reduction: int = 32) -> MobileNetV2:
-    """CoordAtt-MobileNetV2: coordinate attention after the depthwise conv of every block with t > 1."""
-    return MobileNetV2(num_classes, width_mult, dw_attn="coordatt", dw_attn_args={"reduction": reduction})
+def _inserted_channels(block: InvertedResidual, position: str) -> int:
+    return block.conv[-2].num_features if position == "branch_end" else block.conv[0][1].num_features

@@ -12,12 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attncli.registry import register
 
 
 class ChannelGate(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
+        if reduction < 1:
+            raise ValueError(f"reduction must be at least 1, not {reduction}")
         hidden = channels // reduction
         if hidden < 1:
             raise ValueError(f"channels // reduction must be at least 1 ({channels} // {reduction})")
@@ -41,14 +42,10 @@ class SpatialGate(nn.Module):
         return x * self.bn(self.conv(pooled)).sigmoid()
 
 
-@register(
-    "cbam",
-    input_shape=(1, 64, 56, 56),
-    paper=("CBAM: Convolutional Block Attention Module", "1807.06521"),
-    defaults={"channels": 64, "reduction": 16, "kernel_size": 7},
-)
 class CBAM(nn.Module):
     """CBAM: channel attention, then spatial attention (7x7 by default)."""
+
+    position = "branch_end"
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7, spatial: bool = True) -> None:
         super().__init__()

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attncli.registry import register
 
 
 class HSwish(nn.Module):
@@ -23,19 +22,16 @@ class HSwish(nn.Module):
         return x * F.relu6(x + 3) / 6
 
 
-@register(
-    "coordatt",
-    input_shape=(1, 64, 56, 56),
-    paper=("Coordinate Attention for Efficient Mobile Network Design", "2103.02907"),
-    defaults={"channels": 64, "reduction": 32},
-    aliases=("coord_att", "ca"),
-)
 class CoordAtt(nn.Module):
     """Coordinate Attention: direction-aware pooling along H and W, one gate per direction."""
+
+    position = "branch_end"
 
     def __init__(self, channels: int, out_channels: int | None = None, reduction: int = 32, min_mid: int = 8) -> None:
         super().__init__()
         out_channels = out_channels or channels
+        if reduction < 1:
+            raise ValueError(f"reduction must be at least 1, not {reduction}")
         mid = max(min_mid, channels // reduction)
         self.conv1 = nn.Conv2d(channels, mid, 1)
         self.bn1 = nn.BatchNorm2d(mid)

@@ -3,6 +3,12 @@
 Official code: github.com/BangguWu/ECANet (``eca_layer``): global average pool, one ``Conv1d(1, 1, k)``
 shared by every channel, sigmoid, rescale. ``k`` follows the paper's rule
 t = int(|(log2(C) + b) / gamma|), k = t if t is odd else t + 1, when not given.
+
+In a backbone (``--attn eca``) each stage's blocks get k from that rule for the stage's channel
+count: 5, 5, 5, 7 for a ResNet-50's 256..2048 channels. The released ECA-ResNets do not follow the
+rule: their kernel sizes are fixed per stage and named in the weights (``eca_resnet50_k3557``), and
+the registered ``eca_resnet*`` rows use those (``-p attn.k_size=3,5,5,7`` on a plain ResNet-50).
+The same class serves 1-D signals (``eca1d``): it pools every axis after the channels.
 """
 
 from __future__ import annotations
@@ -13,10 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attncli.registry import register
-
-_PAPER = ("ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks", "1910.03151")
-
 
 def adaptive_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     """The paper's psi(C): the odd kernel size nearest above |(log2 C + b) / gamma|."""
@@ -24,12 +26,13 @@ def adaptive_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     return t if t % 2 else t + 1
 
 
-@register("eca", input_shape=(1, 64, 56, 56), paper=_PAPER, defaults={"channels": 64}, aliases=("eca_layer",))
 class ECA(nn.Module):
     """ECA: one k-tap 1-D convolution across the pooled channel descriptor, shared by all channels.
 
     Works on any input of rank >= 3 (``N, C, *spatial``): the pool averages every axis after C.
     """
+
+    position = "branch_end"
 
     def __init__(self, channels: int, k_size: int | None = None, gamma: int = 2, b: int = 1) -> None:
         super().__init__()
@@ -44,13 +47,6 @@ class ECA(nn.Module):
         return x * y.sigmoid().reshape(*y.shape, *([1] * (x.dim() - 2)))
 
 
-@register("eca1d", input_shape=(1, 32, 128), paper=_PAPER, defaults={"channels": 32})
-def eca1d(channels: int, k_size: int | None = None, gamma: int = 2, b: int = 1) -> ECA:
-    """ECA for 1-D signals (N, C, L), as in the signal-processing CNN: k from the adaptive rule."""
-    return ECA(channels, k_size=k_size, gamma=gamma, b=b)
-
-
-@register("eca_ns", input_shape=(1, 64, 56, 56), paper=_PAPER, defaults={"channels": 64})
 class ECANS(nn.Module):
     """ECA-NS, the per-channel variant: each channel has its own k weights (k*C parameters).
 
@@ -59,6 +55,8 @@ class ECANS(nn.Module):
     at low opsets, so the same windows are built from a zero-padded copy sliced k times: the same
     numbers, in an export-friendly form.
     """
+
+    position = "branch_end"
 
     def __init__(self, channels: int, k_size: int | None = None, gamma: int = 2, b: int = 1) -> None:
         super().__init__()

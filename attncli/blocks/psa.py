@@ -4,6 +4,10 @@ The Pyramid Squeeze Attention module as in the official code (github.com/murufen
 four grouped convs (kernels 3,5,7,9; groups 1,4,8,16; no bias) each to C/4 channels, one
 SEWeight module shared by the four branches, a softmax across the branches, and the weighted
 branches concatenated in reversed order (branch 4 first), exactly as the official loop does.
+
+In a backbone the module replaces the bottleneck's 3x3 convolution and carries its stride; the
+official code keeps ``bn2`` + ReLU after it, as a plain bottleneck has after its 3x3 conv, and that
+is what gives its exact counts: ``resnet50 --attn psa`` is EPSANet-50 (22,561,715 parameters).
 """
 
 from __future__ import annotations
@@ -12,18 +16,13 @@ import torch
 from torch import nn
 
 from attncli.blocks.se import SEWeight
-from attncli.registry import register
 
 
-@register(
-    "psa",
-    input_shape=(1, 64, 56, 56),
-    paper=("EPSANet: An Efficient Pyramid Squeeze Attention Block on Convolutional Neural Network", "2105.14447"),
-    defaults={"channels": 64},
-    aliases=("psa_module", "epsa"),
-)
 class PSA(nn.Module):
     """Pyramid Squeeze Attention: multi-scale grouped convs re-weighted by a softmax over scales."""
+
+    position = "replace_3x3"
+    norm_after = True  # the official EPSANet keeps bn2 + ReLU after PSA
 
     def __init__(
         self,

@@ -12,21 +12,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attncli.registry import register
 
 
-@register(
-    "se",
-    input_shape=(1, 64, 56, 56),
-    paper=("Squeeze-and-Excitation Networks", "1709.01507"),
-    defaults={"channels": 64, "reduction": 16},
-    aliases=("senet", "squeeze_excite"),
-)
 class SE(nn.Module):
     """Squeeze-and-Excitation: a bottleneck MLP on the pooled descriptor gates each channel."""
 
+    position = "branch_end"
+
     def __init__(self, channels: int, reduction: int = 16, bias: bool = False) -> None:
         super().__init__()
+        if reduction < 1:
+            raise ValueError(f"reduction must be at least 1, not {reduction}")
         hidden = channels // reduction
         if hidden < 1:
             raise ValueError(f"channels // reduction must be at least 1 ({channels} // {reduction})")
@@ -40,18 +36,13 @@ class SE(nn.Module):
         return x * y[:, :, None, None]
 
 
-@register(
-    "se_weight",
-    input_shape=(1, 64, 56, 56),
-    paper=("EPSANet: An Efficient Pyramid Squeeze Attention Block on Convolutional Neural Network", "2105.14447"),
-    defaults={"channels": 64, "reduction": 16},
-    aliases=("seweight",),
-)
 class SEWeight(nn.Module):
     """EPSANet's SEWeightModule: returns sigmoid channel weights of shape (N, C, 1, 1)."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
+        if reduction < 1:
+            raise ValueError(f"reduction must be at least 1, not {reduction}")
         hidden = channels // reduction
         if hidden < 1:
             raise ValueError(f"channels // reduction must be at least 1 ({channels} // {reduction})")

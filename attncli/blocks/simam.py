@@ -4,6 +4,10 @@ Official code: github.com/ZjjConan/SimAM. Each neuron's weight is sigmoid(1/e*) 
 energy e* from the paper's closed form: d = (x - mean)^2, y = d / (4 (sum(d)/n + lambda)) + 0.5,
 n = H*W - 1. The sum over n is written as the unbiased variance, the same number, so that the
 exported graph takes n from the input's size instead of freezing it.
+
+Position: the official SimAM ResNet (networks/imagenet/resnet.py) wraps the 3x3 conv as
+``Sequential(conv2, simam)``, so SimAM acts right after the 3x3 convolution, before ``bn2``; every
+other attention module of that code goes after the last BN. ``--attn simam`` does the same.
 """
 
 from __future__ import annotations
@@ -11,17 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attncli.registry import register
 
 
-@register(
-    "simam",
-    input_shape=(1, 64, 56, 56),
-    paper=("SimAM: A Simple, Parameter-Free Attention Module for Convolutional Neural Networks (ICML 2021)",),
-    defaults={"e_lambda": 1e-4},
-)
 class SimAM(nn.Module):
     """SimAM: parameter-free 3-D attention from an energy function (lambda 1e-4)."""
+
+    position = "after_3x3"
 
     def __init__(self, channels: int | None = None, e_lambda: float = 1e-4) -> None:
         super().__init__()

@@ -6,7 +6,11 @@ per branch; softmax across the M branches; weighted sum. The paper's official re
 (github.com/implus/SKNet); this follows its ``sknet50.prototxt``: the fc before BN and the branch
 fcs (one 1x1 conv to M*C outputs, ``B_fc2``) carry no bias. ``-p fc_bias=true`` adds branch biases
 as common PyTorch ports do. The seed's simplified version defines the softmax but never applies it:
-here it is applied.
+here it is applied. The paper's reduction ``r`` is the argument ``reduction`` (``r`` still accepted).
+
+In a backbone the unit replaces the bottleneck's 3x3 convolution and carries its stride (in both
+branches), as in the official Caffe model: ``resnext50_32x4d --attn sk`` is SKNet-50. Since the
+weighted sum goes straight into the last 1x1 conv there, the bottleneck keeps no ``bn2``.
 """
 
 from __future__ import annotations
@@ -14,18 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attncli.registry import register
 
 
-@register(
-    "sk",
-    input_shape=(1, 64, 56, 56),
-    paper=("Selective Kernel Networks", "1903.06586"),
-    defaults={"channels": 64, "M": 2, "G": 32, "r": 16, "L": 32},
-    aliases=("sk_unit", "selective_kernel"),
-)
 class SelectiveKernel(nn.Module):
     """Selective Kernel convolution: branches of growing receptive field mixed by a softmax."""
+
+    position = "replace_3x3"
+    norm_after = False  # each branch ends in its own BN + ReLU: no BN follows the unit
+    arg_aliases = {"r": "reduction"}
 
     def __init__(
         self,
@@ -34,7 +34,7 @@ class SelectiveKernel(nn.Module):
         stride: int = 1,
         M: int = 2,
         G: int = 32,
-        r: int = 16,
+        reduction: int = 16,
         L: int = 32,
         fc_bias: bool = False,
     ) -> None:
@@ -42,7 +42,9 @@ class SelectiveKernel(nn.Module):
         out_channels = out_channels or channels
         if channels % G or out_channels % G:
             raise ValueError(f"channels ({channels}, {out_channels}) must be divisible by G={G}")
-        d = max(out_channels // r, L)
+        if reduction < 1:
+            raise ValueError(f"reduction must be at least 1, not {reduction}")
+        d = max(out_channels // reduction, L)
         self.branches = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(channels, out_channels, 3, stride, padding=1 + i, dilation=1 + i, groups=G, bias=False),
