@@ -1,16 +1,24 @@
 """The Python API: the same operations as the CLI, returning plain objects.
 
-Each function imports torch (and onnx, fvcore...) only when called.
+Each function imports torch (and onnx, fvcore...) only when called. The defaults are the CLI's:
+``device=None`` is ``--device auto`` (cuda when available, else cpu), ``dynamic`` is
+:data:`DEFAULT_DYNAMIC`, ``opset`` None is ``onnx_export.DEFAULT_OPSET``, and ``warmup``/``iters``
+None are ``timing.DEFAULT_WARMUP``/``timing.DEFAULT_ITERS`` for the device.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from attncli.errors import UsageError
 from attncli.modelspec import BuiltModel, ModelRequest
 from attncli.modelspec import build as _build
+
+# Every axis that can be dynamic: batch, and the spatial ones unless the model's own forward fixes
+# them (a net that flattens into a Linear), where export falls back to batch as the gate does.
+DEFAULT_DYNAMIC = "all"
 
 
 def build(
@@ -20,9 +28,28 @@ def build(
     attn: str | None = None,
     seed: int = 0,
     weights: str | Path | None = None,
+    *,
+    attn_position: str | None = None,
 ) -> BuiltModel:
     """Build a registry name or ``file.py:Name`` with its example input (eval mode, seeded)."""
-    return _build(ModelRequest.make(model, params, input_shape, attn, seed, weights))
+    return _build(ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position))
+
+
+def describe(
+    model: str,
+    params: Iterable[str] | dict[str, Any] | None = None,
+    input_shape: str | Iterable[int] | None = None,
+    attn: str | None = None,
+    seed: int = 0,
+    weights: str | Path | None = None,
+    *,
+    attn_position: str | None = None,
+    depth: int = 2,
+) -> Any:
+    """Paper, arguments, shapes, parameter count and module tree: an ``attncli.describe.ModelInfo``."""
+    from attncli.describe import describe as _describe
+
+    return _describe(ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position), depth=depth)
 
 
 def profile(
@@ -33,6 +60,7 @@ def profile(
     seed: int = 0,
     weights: str | Path | None = None,
     *,
+    attn_position: str | None = None,
     depth: int = 2,
     latency: bool = True,
     device: str | None = None,
@@ -49,7 +77,6 @@ def profile(
     ``attncli.profiling.ProfileReport``; ``latency=False`` skips timing, ``baseline="none"`` the
     baseline comparison."""
     from attncli import profiling
-    from attncli.errors import UsageError
 
     settings = (
         profiling.LatencySettings(device, dtype, list(batch_sizes) if batch_sizes else None, warmup, iters, threads)
@@ -57,12 +84,47 @@ def profile(
         else None
     )
     if isinstance(model, str):
-        request = ModelRequest.make(model, params, input_shape, attn, seed, weights)
+        request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
         return profiling.profile(request, depth=depth, latency=settings, baseline=baseline)
-    if params or attn or weights:
-        raise UsageError("params, attn and weights apply to a model name; pass your module as built.")
+    if params or attn or weights or attn_position:
+        raise UsageError("params, attn, attn_position and weights apply to a model name; pass your module as built.")
     built = profiling.built_from_module(model, input_shape, seed)
     return profiling.profile_built(built, depth=depth, latency=settings, baseline=baseline)
+
+
+def bench(
+    model: str,
+    params: Iterable[str] | dict[str, Any] | None = None,
+    input_shape: str | Iterable[int] | None = None,
+    attn: str | None = None,
+    seed: int = 0,
+    weights: str | Path | None = None,
+    *,
+    attn_position: str | None = None,
+    batch_sizes: Iterable[int] | None = None,
+    warmup: int | None = None,
+    iters: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    opset: int | None = None,
+    compile: bool = False,
+) -> Any:
+    """Eager PyTorch against the model exported at ``opset`` in onnxruntime, interleaved, on the same
+    inputs (batch sizes default to the input shape's). Returns an ``attncli.bench.BenchResult``."""
+    from attncli import bench as _bench
+    from attncli import onnx_export, timing
+
+    request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
+    opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
+    onnx_export.validate_opset(opset)
+    device = timing.resolve_device(_onnxruntime_device(device))
+    return _bench.bench(
+        request,
+        batch_sizes=list(batch_sizes) if batch_sizes else [request.resolved()[1][0]],
+        warmup=timing.DEFAULT_WARMUP[device] if warmup is None else warmup,
+        iters=timing.DEFAULT_ITERS[device] if iters is None else iters,
+        device=device, threads=threads, opset=opset, compile=compile,
+    )
 
 
 def export(
@@ -70,40 +132,49 @@ def export(
     output: str | Path | None = None,
     *,
     opset: int | None = None,
-    dynamic: str = "batch",
+    dynamic: str = DEFAULT_DYNAMIC,
     exporter: str = "auto",
     force: bool = False,
     verify: bool = True,
     params: Iterable[str] | dict[str, Any] | None = None,
     input_shape: str | Iterable[int] | None = None,
     attn: str | None = None,
+    attn_position: str | None = None,
     seed: int = 0,
     weights: str | Path | None = None,
     atol: float | None = None,
     rtol: float | None = None,
-    provider: str = "cpu",
+    device: str | None = None,
+    provider: str | None = None,
 ) -> Any:
     """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``), then
-    unless ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts.
+    unless ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts,
+    on the execution provider of ``device`` (``provider`` is its old name).
+
+    ``dynamic="all"`` on a model whose own forward takes one spatial size only exports with
+    ``dynamic="batch"``: the result's ``dynamic`` says which was used. Asking for ``"spatial"``
+    on such a model is a usage error.
 
     Returns an ``attncli.onnx_export.ExportResult``; its ``parity`` (a ``ParityReport``, truthy when
     it passed) is None without verification. A failed verification does not raise: the file stays.
     """
     from attncli import onnx_export, parity
 
-    request = ModelRequest.make(model, params, input_shape, attn, seed, weights)
+    request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
     opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
-    # a bad opset, exporter or destination fails before the (possibly slow) build
+    # a bad opset, exporter, axes or destination fails before the (possibly slow) build
     onnx_export.choose_exporter(opset, exporter)
+    _check_dynamic(dynamic)
     onnx_export.check_destination(output, request.display_name, opset, force)
     built = _build(request)
+    dynamic = _dynamic_for(built, dynamic)
     result = onnx_export.export_onnx(built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force)
     if verify:
         result.parity = parity.verify_onnx(
             built, result.path,
             atol=parity.DEFAULT_ATOL if atol is None else atol,
             rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-            provider=provider, example_outputs=result.example_outputs,
+            provider=_onnxruntime_device(provider or device), example_outputs=result.example_outputs,
         )
     return result
 
@@ -115,24 +186,27 @@ def verify(
     params: Iterable[str] | dict[str, Any] | None = None,
     input_shape: str | Iterable[int] | None = None,
     attn: str | None = None,
+    attn_position: str | None = None,
     seed: int = 0,
     weights: str | Path | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     seeds: int = 1,
     shapes: Iterable[str | Iterable[int]] = (),
-    provider: str = "cpu",
+    device: str | None = None,
+    provider: str | None = None,
 ) -> Any:
     """Rebuild the model from the same spec (same seed, same weights) and compare it with the ONNX
-    file in onnxruntime. Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
+    file in onnxruntime on the execution provider of ``device`` (``provider`` is its old name).
+    Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
     from attncli import parity
 
-    built = _build(ModelRequest.make(model, params, input_shape, attn, seed, weights))
+    built = _build(ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position))
     return parity.verify_onnx(
         built, file,
         atol=parity.DEFAULT_ATOL if atol is None else atol,
         rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-        seeds=seeds, shapes=list(shapes), provider=provider,
+        seeds=seeds, shapes=list(shapes), provider=_onnxruntime_device(provider or device),
     )
 
 
@@ -140,7 +214,7 @@ def check(
     patterns: Iterable[str] = (),
     *,
     opsets: Iterable[int] | None = None,
-    dynamic: str = "all",
+    dynamic: str = DEFAULT_DYNAMIC,
     kind: str | None = None,
     jobs: int = 1,
     shard: str | tuple[int, int] | None = None,
@@ -164,8 +238,7 @@ def check(
     opset_list = sorted(set(opsets or gate.DEFAULT_CHECK_OPSETS))
     for opset in opset_list:
         validate_opset(opset)
-    if dynamic not in ("batch", "spatial", "all", "none"):
-        raise UsageError(f"dynamic must be batch, spatial, all or none, not {dynamic!r}.")
+    _check_dynamic(dynamic)
     shard_spec = gate.parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
     cases = gate.select_shard(gate.plan_cases(patterns, opset_list, kind, dynamic), shard_spec)
     if on_plan:
@@ -173,4 +246,43 @@ def check(
     return gate.run_check(
         cases, jobs=jobs, timeout=timeout or gate.DEFAULT_TIMEOUT_S, fail_fast=fail_fast,
         on_start=on_start, on_result=on_result, opsets=opset_list, shard=shard_spec,
+    )
+
+
+def _onnxruntime_device(device: str | None) -> str:
+    """The device onnxruntime runs on: ``None`` (auto) is cuda only when torch sees a GPU and this
+    onnxruntime has the CUDA execution provider (the default ``onnxruntime`` wheel does not), else cpu.
+    An explicit device is returned as given and checked where it is used."""
+    if device is not None:
+        return device
+    import onnxruntime as ort
+
+    from attncli.parity import PROVIDERS
+    from attncli.timing import resolve_device
+
+    if PROVIDERS["cuda"] not in ort.get_available_providers():
+        return "cpu"
+    return resolve_device(None)
+
+
+def _check_dynamic(dynamic: str) -> None:
+    from attncli.onnx_export import DYNAMIC_CHOICES
+
+    if dynamic not in DYNAMIC_CHOICES:
+        raise UsageError(f"dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.")
+
+
+def _dynamic_for(built: BuiltModel, dynamic: str) -> str:
+    """``dynamic``, or ``batch`` for ``all`` on a model whose forward fixes its spatial size."""
+    if dynamic not in ("spatial", "all") or len(built.input_shape) < 3:
+        return dynamic  # a rank-2 input has no spatial axes: the exporter says so
+    from attncli.gate import accepts_other_spatial_sizes
+
+    if accepts_other_spatial_sizes(built):
+        return dynamic
+    if dynamic == "all":
+        return "batch"
+    raise UsageError(
+        f"{built.name} runs at one spatial size only (its own forward fixes it), so --dynamic spatial cannot"
+        " be honoured; use --dynamic batch or none."
     )

@@ -402,12 +402,3 @@ def _by_operator(counter: Counter, prefix: str) -> dict[str, int]:
     rows = {k[len(prefix):]: int(v) for k, v in counter.items() if k.startswith(prefix) and v}
     return dict(sorted(rows.items(), key=lambda kv: -kv[1]))
 
-
-def count_macs(module: Any, example: Any) -> int:
-    """Multiply-accumulates of one forward pass (convolutions, linears, matrix products)."""
-    return count_costs(module, example).macs
-
-
-def count_flops(module: Any, example: Any) -> int:
-    """FLOPs of one forward pass: 2 per MAC plus every other arithmetic operation by our rules."""
-    return count_costs(module, example).flops

@@ -165,10 +165,6 @@ class ExportResult:
     # for its first case instead of running a deep net once more.
     example_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @property
-    def verified(self) -> bool | None:
-        return None if self.parity is None else bool(self.parity)
-
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)

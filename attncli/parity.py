@@ -1,10 +1,9 @@
 """Numerical parity between the PyTorch model and its ONNX file in onnxruntime.
 
 Two runners with one job each, ``infer(feeds) -> {name: array}``, are fed the same seeded inputs at
-every shape the file accepts; each output pair is compared the way Polygraphy compares: an element
-fails only when |actual - expected| > atol + rtol * |expected| (expected = PyTorch), a NaN on either
-side always fails, an infinity fails unless both sides hold the same one, and shapes and dtypes must
-match exactly. A comparison is an object that carries its statistics and is truthy when it passes.
+every shape the file accepts; each output pair is compared element by element under ``PARITY_RULE``
+(Polygraphy's elementwise check), and shapes and dtypes must match exactly. A comparison is an
+object that carries its statistics and is truthy when it passes.
 
 PyTorch runs on the CPU in float32 as the reference whatever provider onnxruntime uses.
 """
@@ -22,6 +21,16 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
+# The one statement of the rule: compare_outputs implements it, reports and docs/conventions.md quote it.
+# It is Polygraphy's elementwise check, (absdiff > atol) & (absdiff / |expected| > rtol), not numpy's
+# isclose (|d| <= atol + rtol * |expected|), which passes up to twice the error. Two NaNs at the same
+# place fail too: a NaN in PyTorch's output is a broken reference, not an agreement.
+PARITY_RULE = (
+    "an element fails only when it exceeds both tolerances: |actual - expected| > atol and"
+    " |actual - expected| > rtol * |expected| (expected: PyTorch); a NaN on either side fails,"
+    " NaN against NaN too, and an infinity fails unless both sides hold the same one"
+)
+
 
 # ----------------------------------------------------------------------------- comparison
 
@@ -36,7 +45,7 @@ class OutputComparison:
     mean_abs: float
     max_rel: float
     mismatch_ratio: float
-    min_atol: float  # the smallest atol that would have passed at this rtol (inf: none would)
+    min_atol: float  # the smallest atol that would have passed at this rtol (0: any; inf: none would)
     passed: bool
     problem: str = ""  # a shape or dtype mismatch, or non-finite values
     ref_max_abs: float = math.nan  # the largest |expected|: near or under atol, any answer near zero passes
@@ -45,13 +54,24 @@ class OutputComparison:
         return self.passed
 
 
+def check_tolerances(atol: float, rtol: float) -> None:
+    """A NaN tolerance would pass every element (no comparison with NaN is true): refuse it, and
+    infinite or negative ones, as usage errors."""
+    if not (math.isfinite(atol) and math.isfinite(rtol) and atol >= 0 and rtol >= 0):
+        raise UsageError(f"--atol and --rtol must be finite and zero or more, not {atol:g} and {rtol:g}.")
+
+
 def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> OutputComparison:
-    """Compare ``actual`` (onnxruntime) with ``expected`` (PyTorch), Polygraphy style.
+    """Compare ``actual`` (onnxruntime) with ``expected`` (PyTorch) under ``PARITY_RULE``.
 
     ``max_rel`` divides by |expected|, floored at the dtype's machine epsilon so that an exact zero
-    in the reference gives a large but finite figure.
+    in the reference gives a large but finite figure. ``min_atol``: an element within rtol * |expected|
+    passes whatever atol is, any other needs atol >= its error, so it is the largest error among the
+    elements beyond rtol (0 when there are none).
     """
     import numpy as np
+
+    check_tolerances(atol, rtol)
 
     a, b = np.asarray(actual), np.asarray(expected)
     if a.shape != b.shape or a.dtype != b.dtype:
@@ -67,7 +87,8 @@ def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: masked out just below
         diff = np.where(finite, np.abs(a64 - b64), 0.0)
     scale = np.abs(np.where(finite, b64, 0.0))
-    over = (diff > atol + rtol * scale) | bad
+    beyond_rtol = diff > rtol * scale
+    over = ((diff > atol) & beyond_rtol) | bad
     eps = float(np.finfo(b.dtype).eps) if np.issubdtype(b.dtype, np.floating) else 1.0
     rel = diff / np.maximum(scale, eps)
     problem = ""
@@ -83,7 +104,7 @@ def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT
         mean_abs=math.inf if n_bad else float(diff.mean()),
         max_rel=math.inf if n_bad else float(rel.max()),
         mismatch_ratio=float(over.mean()),
-        min_atol=math.inf if n_bad else float(max(0.0, (diff - rtol * scale).max())),
+        min_atol=math.inf if n_bad else float(diff[beyond_rtol].max(initial=0.0)),
         passed=not over.any(),
         problem=problem,
         ref_max_abs=float(scale.max()),
@@ -208,11 +229,16 @@ class ParityReport:
         ]
 
     @property
+    def rule(self) -> str:
+        """The comparison rule with this report's tolerances in front of it."""
+        return f"atol {self.atol:g}, rtol {self.rtol:g}; {PARITY_RULE}"
+
+    @property
     def message(self) -> str:
         """One line: the verdict and the worst figure, or what went wrong first."""
         n = len(self.shapes)
         if self.passed:
-            return f"PASSED at {n} shape{'s' * (n != 1)}: max abs error {self.max_abs:.2e} (atol {self.atol:g}, rtol {self.rtol:g})"
+            return f"PASSED at {n} shape{'s' * (n != 1)}: max abs error {self.max_abs:.2e} ({self.rule})"
         bad = self.failed_cases
         first = bad[0]
         where = ",".join(map(str, first.shape))
@@ -221,8 +247,7 @@ class ParityReport:
         else:
             worst = next(o for o in first.outputs if not o.passed)
             detail = worst.problem or (
-                f"{worst.name}: max abs {worst.max_abs:.2e}, {worst.mismatch_ratio:.1%} of elements over"
-                f" atol {self.atol:g} + rtol {self.rtol:g}*|expected|"
+                f"{worst.name}: max abs {worst.max_abs:.2e}, {worst.mismatch_ratio:.1%} of elements fail ({self.rule})"
             )
         return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where} (seed {first.seed}): {detail}"
 
@@ -235,6 +260,7 @@ class ParityReport:
             "provider": self.provider,
             "atol": self.atol,
             "rtol": self.rtol,
+            "rule": PARITY_RULE,
             "input": {"name": self.input_name, "shape": self.file_input_shape},
             "dynamic_axes": {str(k): v for k, v in self.dynamic_axes.items()},
             "warnings": self.warnings,
@@ -418,8 +444,7 @@ def verify_onnx(
     """
     from attncli.onnx_export import read_opset
 
-    if atol < 0 or rtol < 0:
-        raise UsageError(f"--atol and --rtol must be zero or more, not {atol:g} and {rtol:g}.")
+    check_tolerances(atol, rtol)
     if seeds < 1:
         raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
     model = load_onnx(path)

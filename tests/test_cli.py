@@ -42,7 +42,7 @@ def test_info_table_and_json(cli):
         (["info", "se", "-p", "colour=red"], "takes no parameter colour"),
         (["info", "se", "--input-shape", "1,64,x"], "bad input shape"),
         (["info", "se", "--input-shape", "1,64,7"], "rejects an input of shape 1,64,7"),
-        (["info", "eca", "--attn", "se"], "need a backbone"),
+        (["info", "eca", "--attn", "se"], "a backbone"),
         (["info", "missing_dir/nothing.py:Net", "--input-shape", "1,3,8,8"], "no such file"),
         (["info", "eca", "--weights", "nowhere.pt"], "no such weights file"),
         (["list", "--kind", "blocks"], ""),

@@ -1,13 +1,16 @@
 """MACs and FLOPs: hand-computed expectations, FlopCounterMode cross-checks, coverage of every
 registered model, and the model left as it was."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from attncli import api, registry
-from attncli.counting import OPERATOR_HANDLES, count_costs, count_params, elementwise
+from attncli.counting import OPERATOR_HANDLES, OPERATOR_RULES, count_costs, count_params, elementwise
 
 
 def flop_counter_mode_flops(module, x) -> int:
@@ -204,3 +207,19 @@ def test_param_counts_count_shared_tensors_once_and_split_trainable():
     total, trainable = count_params(net)
     assert total == (16 + 4) + (8 + 2)
     assert trainable == total - 8
+
+
+# ------------------------------------------------------------------ the generated page
+
+
+def test_docs_flop_rules_page_is_what_the_rule_table_generates():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    spec = importlib.util.spec_from_file_location("gen_flop_rules", docs / "gen_flop_rules.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = (docs / "flop-rules.md").read_text(encoding="utf-8")
+    assert committed == generator.render(), "docs/flop-rules.md is stale: run .venv/bin/python docs/gen_flop_rules.py"
+    # the page is the table: every operator with a rule appears in it (in-place forms as name/name_)
+    for op in OPERATOR_RULES:
+        name = op.split("::", 1)[1]
+        assert f"`{name}`" in committed

@@ -51,7 +51,7 @@ def test_every_block_at_opset_13(name, tmp_path):
 
 
 def test_metadata_records_provenance(tmp_path):
-    result = api.export("se", tmp_path / "se.onnx", opset=17, params=["reduction=8"], seed=3, verify=False)
+    result = api.export("se", tmp_path / "se.onnx", opset=17, dynamic="batch", params=["reduction=8"], seed=3, verify=False)
     meta = {p.key: p.value for p in onnx.load(str(result.path)).metadata_props}
     from attncli import __version__
 

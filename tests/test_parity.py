@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from attncli.parity import ParityCase, ParityReport, compare_outputs, plan_shapes
+from attncli.errors import UsageError
+from attncli.parity import PARITY_RULE, ParityCase, ParityReport, compare_outputs, plan_shapes
 
 
 class FrozenPool(nn.Module):
@@ -27,26 +28,77 @@ class FrozenPool(nn.Module):
 # ----------------------------------------------------------------------------- compare_outputs
 
 
-def test_element_fails_only_beyond_atol_plus_rtol_times_expected():
-    expected = np.array([0.0, 1.0, 100.0], dtype=np.float64)
-    # thresholds: 1e-5 + 1e-4*0 = 1e-5 ; 1e-5 + 1e-4*1 = 1.1e-4 ; 1e-5 + 1e-4*100 = 1.001e-2
-    actual = np.array([0.5e-5, 1.0 + 1.05e-4, 100.02], dtype=np.float64)
-    cmp = compare_outputs("y", actual, expected, atol=1e-5, rtol=1e-4)
-    assert not cmp and not cmp.passed
-    assert cmp.mismatch_ratio == pytest.approx(1 / 3)
-    assert cmp.max_abs == pytest.approx(0.02, rel=1e-9)
-    assert cmp.mean_abs == pytest.approx((0.5e-5 + 1.05e-4 + 0.02) / 3, rel=1e-6)
-    # relative errors: 0.5e-5/eps(float64) is huge for the exact zero, so max_rel comes from it
-    assert cmp.max_rel == pytest.approx(0.5e-5 / np.finfo(np.float64).eps, rel=1e-6)
-    # smallest passing atol at rtol 1e-4: max(0.5e-5 - 0, 1.05e-4 - 1e-4, 0.02 - 0.01) = 0.01
-    assert cmp.min_atol == pytest.approx(0.01, rel=1e-6)
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def one(actual: float, expected: float):
+    return compare_outputs("y", np.array([actual]), np.array([expected]), atol=ATOL, rtol=RTOL)
+
+
+def test_an_element_fails_only_when_it_exceeds_both_atol_and_rtol():
+    # |ref| = 1: rtol * |ref| = 1e-4. 1.05e-4 exceeds atol (1e-5) and 1e-4: it fails, where numpy's
+    # isclose (|d| <= atol + rtol*|ref| = 1.1e-4) would pass it.
+    assert not one(1.0 + 1.05e-4, 1.0)
+    assert np.isclose(1.0 + 1.05e-4, 1.0, atol=ATOL, rtol=RTOL)  # the looser rule this replaced
+    assert one(1.0 + 0.9e-4, 1.0)  # 0.9e-4 <= rtol * 1
+    # ref 0: rtol * 0 = 0, so only atol can pass an element
+    assert one(5e-6, 0.0)  # 5e-6 <= atol
+    assert not one(2e-5, 0.0)  # 2e-5 > atol and > 0
+
+
+def test_statistics_and_the_smallest_passing_atol():
+    expected = np.array([1.0, 1.0, 0.0, 0.0, 100.0])
+    actual = np.array([1.0 + 1.05e-4, 1.0 + 0.9e-4, 5e-6, 2e-5, 100.005])
+    # rtol * |ref| = 1e-4, 1e-4, 0, 0, 1e-2
+    # d            = 1.05e-4, 0.9e-4, 5e-6, 2e-5, 5e-3
+    # beyond rtol:   yes,     no,     yes,  yes,  no   -> these need atol >= d
+    # beyond atol:   yes,     yes,    no,   yes,  yes  -> fail: elements 0 and 3
+    cmp = compare_outputs("y", actual, expected, atol=ATOL, rtol=RTOL)
+    assert not cmp
+    assert cmp.mismatch_ratio == pytest.approx(2 / 5)
+    assert cmp.max_abs == pytest.approx(5e-3, rel=1e-9)
+    assert cmp.mean_abs == pytest.approx((1.05e-4 + 0.9e-4 + 5e-6 + 2e-5 + 5e-3) / 5, rel=1e-9)
+    # relative errors: the exact zeros divide by eps(float64), so max_rel is 2e-5 / eps
+    assert cmp.max_rel == pytest.approx(2e-5 / np.finfo(np.float64).eps, rel=1e-6)
+    # min atol = max(1.05e-4, 5e-6, 2e-5) = 1.05e-4 (0.9e-4 and 5e-3 pass on rtol whatever atol is)
+    assert cmp.min_atol == pytest.approx(1.05e-4, rel=1e-9)
+    assert compare_outputs("y", actual, expected, atol=1.06e-4, rtol=RTOL)
+    assert not compare_outputs("y", actual, expected, atol=1.04e-4, rtol=RTOL)
+    # at rtol 0 every nonzero error needs atol: min atol is the largest error, 5e-3
+    assert compare_outputs("y", actual, expected, atol=ATOL, rtol=0.0).min_atol == pytest.approx(5e-3, rel=1e-9)
+    # within rtol everywhere: any atol passes
+    assert one(1.0 + 0.9e-4, 1.0).min_atol == 0.0
+
+
+@pytest.mark.parametrize("atol, rtol", [(math.nan, RTOL), (ATOL, math.nan), (math.inf, RTOL), (ATOL, math.inf), (-1e-5, RTOL), (ATOL, -1e-4)])
+def test_non_finite_or_negative_tolerances_are_refused(atol, rtol):
+    # a NaN atol makes every "|d| > atol" false: it would pass any file
+    with pytest.raises(UsageError, match="must be finite and zero or more"):
+        compare_outputs("y", np.array([1.0]), np.array([2.0]), atol=atol, rtol=rtol)
+
+
+def test_report_states_the_rule_in_json_and_in_its_message():
+    good = compare_outputs("y", np.ones(4, np.float32), np.ones(4, np.float32))
+    report = ParityReport("m", "f.onnx", 17, "cpu", 1e-5, 1e-4, "input", [1, 4], {}, [ParityCase((1, 4), 0, [good])])
+    assert report.as_dict()["rule"] == PARITY_RULE
+    assert "atol 1e-05, rtol 0.0001; " + PARITY_RULE in report.message
+    bad = compare_outputs("y", np.ones(4, np.float32) * 2, np.ones(4, np.float32))
+    report.cases = [ParityCase((1, 4), 0, [bad])]
+    assert "100.0% of elements fail (atol 1e-05, rtol 0.0001; " + PARITY_RULE in report.message
+
+
+def test_the_conventions_page_quotes_the_rule_word_for_word():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "conventions.md"
+    assert f"> {PARITY_RULE}\n" in page.read_text(encoding="utf-8")
 
 
 def test_an_error_over_atol_but_within_rtol_passes():
     expected = np.array([1000.0], dtype=np.float32)
-    actual = np.array([1000.05], dtype=np.float32)  # |diff| ~ 0.05 > atol, < 1e-5 + 1e-4 * 1000 = 0.10001
+    actual = np.array([1000.05], dtype=np.float32)  # |diff| ~ 0.05 > atol, < rtol * 1000 = 0.1
     cmp = compare_outputs("y", actual, expected, atol=1e-5, rtol=1e-4)
-    assert cmp and cmp.mismatch_ratio == 0.0
+    assert cmp and cmp.mismatch_ratio == 0.0 and cmp.min_atol == 0.0
     assert cmp.max_abs == pytest.approx(0.05, abs=1e-4)
     assert cmp.max_rel == pytest.approx(5e-5, rel=1e-2)
 
@@ -189,6 +241,9 @@ def test_the_torchscript_exporter_refuses_the_frozen_pool_with_one_line(cli, tmp
         (["--shape", "1,32,8,8"], "fixes axis 1"),
         (["-s", "1,32,56,56"], "fixes axis 1"),
         (["--seeds", "0"], "--seeds must be 1 or more"),
+        (["--atol", "nan"], "--atol and --rtol must be finite and zero or more, not nan and 0.0001"),
+        (["--rtol", "inf"], "--atol and --rtol must be finite and zero or more, not 1e-05 and inf"),
+        (["--atol", "-1e-5"], "--atol and --rtol must be finite and zero or more"),
     ],
 )
 def test_verify_input_mismatches_exit_2_with_one_line(cli, se_file, extra, message):

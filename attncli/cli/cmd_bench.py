@@ -1,13 +1,31 @@
+from functools import partial
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated
 
 import typer
-from typing_extensions import Annotated
 
 from attncli.cli import render
-from attncli.cli.main import command
+from attncli.cli.app import command
 from attncli.cli.options import (
-    AttnOpt, Format, FormatOpt, InputShapeOpt, ModelArg, ParamOpt, SeedOpt, WeightsOpt, model_request,
+    DEVICE_DEFAULT,
+    OPSET_DEFAULT,
+    AttnOpt,
+    AttnPositionOpt,
+    BatchSizeOpt,
+    DeviceOpt,
+    Format,
+    FormatOpt,
+    InputShapeOpt,
+    ItersOpt,
+    ModelArg,
+    OpsetOpt,
+    OutputOpt,
+    ParamOpt,
+    SeedOpt,
+    ThreadsOpt,
+    WarmupOpt,
+    WeightsOpt,
+    choice_value,
 )
 
 
@@ -17,33 +35,33 @@ def bench_model(
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,
+    attn_position: AttnPositionOpt = None,
     seed: SeedOpt = 0,
     weights: WeightsOpt = None,
-    batch_size: Annotated[Optional[List[int]], typer.Option("--batch-size", "-b", help="Batch size, repeatable for a sweep (default 1).", show_default=False)] = None,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations per runtime.")] = 5,
-    iters: Annotated[int, typer.Option("--iters", help="Timed iterations per runtime, interleaved.")] = 30,
-    device: Annotated[str, typer.Option("--device", help="cpu, or cuda (CUDA events and the CUDA execution provider).")] = "cpu",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for both runtimes (default: torch's).", show_default=False)] = None,
-    opset: Annotated[int, typer.Option("--opset", help="Opset of the exported model.")] = 17,
+    batch_size: BatchSizeOpt = None,
+    warmup: WarmupOpt = None,
+    iters: ItersOpt = None,
+    device: DeviceOpt = DEVICE_DEFAULT,
+    threads: ThreadsOpt = None,
+    opset: OpsetOpt = OPSET_DEFAULT,
     compile: Annotated[bool, typer.Option("--compile", help="Also time torch.compile.")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE.png", help="Draw latency vs batch size (needs matplotlib).", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw latency vs batch size (needs matplotlib).", show_default=False)] = None,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
-    """Eager PyTorch vs the exported model in onnxruntime: p50/p90 latency and their ratio."""
-    from attncli.bench import bench, check_plot_target, plot_latency
-    from attncli.onnx_export import validate_opset
+    """Eager PyTorch vs the exported model in onnxruntime: p50/p90 latency and their ratio.
 
-    validate_opset(opset)
+    The runtimes' iterations are interleaved on the same inputs."""
+    from attncli import api
+    from attncli.bench import check_plot_target, plot_latency
+
+    render.check_target(output)
     if plot is not None:
         check_plot_target(plot)
-    result = bench(
-        model_request(model, param, input_shape, attn, seed, weights),
-        batch_sizes=batch_size or [1], warmup=warmup, iters=iters, device=device, threads=threads,
-        opset=opset, compile=compile,
+    result = api.bench(
+        model, param, input_shape, attn, seed, weights, attn_position=choice_value(attn_position), batch_sizes=batch_size,
+        warmup=warmup, iters=iters, device=choice_value(device), threads=threads, opset=opset, compile=compile,
     )
     if plot is not None:
         plot_latency(result, plot)
-    if format is Format.json:
-        render.print_json(result.as_dict())
-    else:
-        render.bench_report(result, plot)
+    render.emit(format.value, result.as_dict(), partial(render.bench_report, result, plot), output)

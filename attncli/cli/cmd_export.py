@@ -1,56 +1,45 @@
-from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
-from typing_extensions import Annotated
 
 from attncli.cli import render
-from attncli.cli.main import command
+from attncli.cli.app import command
 from attncli.cli.options import (
-    AttnOpt, Format, FormatOpt, InputShapeOpt, ModelArg, ParamOpt, SeedOpt, WeightsOpt,
+    DEVICE_DEFAULT,
+    DYNAMIC_DEFAULT,
+    OPSET_DEFAULT,
+    AttnOpt,
+    AttnPositionOpt,
+    DeviceOpt,
+    DynamicOpt,
+    Format,
+    FormatOpt,
+    InputShapeOpt,
+    ModelArg,
+    OpsetOpt,
+    ParamOpt,
+    ReportFileOpt,
+    SeedOpt,
+    WeightsOpt,
+    choice_value,
+    choices,
 )
-from attncli.onnx_export import DEFAULT_OPSET, DYNAMO_MIN_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
+from attncli.onnx_export import DYNAMO_MIN_OPSET, EXPORTERS
 
-
-class DynamicAxes(str, Enum):
-    batch = "batch"
-    spatial = "spatial"
-    all = "all"
-    none = "none"
-
-
-class Exporter(str, Enum):
-    auto = "auto"
-    torchscript = "torchscript"
-    dynamo = "dynamo"
-
-
-OpsetOpt = Annotated[
-    int,
-    typer.Option(
-        "--opset",
-        help=f"ONNX opset, written exactly or not at all. Default {DEFAULT_OPSET}: every common runtime"
-        f" (onnxruntime, TensorRT, OpenVINO) takes it and the TorchScript exporter covers it fully."
-        f" Supported: {MIN_OPSET}-{TORCHSCRIPT_MAX_OPSET} (TorchScript exporter) and {DYNAMO_MIN_OPSET} up to the"
-        f" newest opset the installed onnxscript and onnxruntime both know (dynamo exporter); below"
-        f" {MIN_OPSET} dynamic spatial sizes cannot be expressed.",
-    ),
-]
+Exporter = choices("Exporter", EXPORTERS)
 
 
 @command("export")
 def export(
     model: ModelArg,
-    opset: OpsetOpt = DEFAULT_OPSET,
+    opset: OpsetOpt = OPSET_DEFAULT,
     output: Annotated[
-        Optional[Path],
-        typer.Option("--output", "-o", metavar="PATH", help="Where to write (default: ./<name>_opset<N>.onnx).", show_default=False),
+        Path | None,
+        typer.Option("--output", "-o", metavar="PATH", help="Where to write the ONNX file (default: ./<name>_opset<N>.onnx).", show_default=False),
     ] = None,
-    dynamic: Annotated[
-        DynamicAxes,
-        typer.Option("--dynamic", help="Dynamic input axes, named batch / height, width (or length): batch, spatial, all (both) or none."),
-    ] = DynamicAxes.batch,
+    dynamic: DynamicOpt = DYNAMIC_DEFAULT,
     exporter: Annotated[
         Exporter,
         typer.Option("--exporter", help=f"auto: TorchScript below opset {DYNAMO_MIN_OPSET}, dynamo from {DYNAMO_MIN_OPSET} on."),
@@ -60,12 +49,15 @@ def export(
         bool,
         typer.Option("--verify/--no-verify", help="Compare with PyTorch in onnxruntime at every shape the file accepts (as `attncli verify`)."),
     ] = True,
+    device: DeviceOpt = DEVICE_DEFAULT,
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,
+    attn_position: AttnPositionOpt = None,
     seed: SeedOpt = 0,
     weights: WeightsOpt = None,
     format: FormatOpt = Format.table,
+    report: ReportFileOpt = None,
 ) -> None:
     """Export a model to ONNX at exactly the opset asked for, then verify it against PyTorch.
 
@@ -76,14 +68,15 @@ def export(
     from attncli import api
     from attncli.errors import CheckFailed
 
+    render.check_target(report)
     result = api.export(
         model, output, opset=opset, dynamic=dynamic.value, exporter=exporter.value, force=force, verify=verify,
-        params=param, input_shape=input_shape, attn=attn, seed=seed, weights=weights,
+        params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
+        weights=weights, device=choice_value(device),
     )
-    if format is Format.json:
-        render.print_json(result.as_dict())
-    else:
-        render.export_report(result)
+    if result.dynamic != dynamic.value:
+        render.note(f"{result.model} runs at one spatial size only (its own forward fixes it): exported with --dynamic {result.dynamic}.")
+    render.emit(format.value, result.as_dict(), partial(render.export_report, result), report)
     if result.parity is not None and not result.parity:
         raise CheckFailed(
             f"verification failed; {result.path} is kept for inspection ({result.parity.message})."

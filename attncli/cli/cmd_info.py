@@ -1,10 +1,22 @@
+from functools import partial
+from typing import Annotated
+
 import typer
-from typing_extensions import Annotated
 
 from attncli.cli import render
-from attncli.cli.main import command
+from attncli.cli.app import command
 from attncli.cli.options import (
-    AttnOpt, Format, FormatOpt, InputShapeOpt, ModelArg, ParamOpt, SeedOpt, WeightsOpt, model_request,
+    AttnOpt,
+    AttnPositionOpt,
+    Format,
+    FormatOpt,
+    InputShapeOpt,
+    ModelArg,
+    OutputOpt,
+    ParamOpt,
+    SeedOpt,
+    WeightsOpt,
+    choice_value,
 )
 
 
@@ -14,16 +26,18 @@ def info(
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,
+    attn_position: AttnPositionOpt = None,
     seed: SeedOpt = 0,
     weights: WeightsOpt = None,
     depth: Annotated[int, typer.Option("--depth", help="Depth of the module tree.")] = 2,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """Paper, arguments, input and output shapes, parameter count and module tree of one model."""
-    from attncli.describe import describe
+    from attncli import api
 
-    result = describe(model_request(model, param, input_shape, attn, seed, weights), depth=depth)
-    if format is Format.json:
-        render.print_json(result.as_dict())
-    else:
-        render.info_report(result)
+    render.check_target(output)
+    result = api.describe(
+        model, param, input_shape, attn, seed, weights, attn_position=choice_value(attn_position), depth=depth,
+    )
+    render.emit(format.value, result.as_dict(), partial(render.info_report, result), output)

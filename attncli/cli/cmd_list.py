@@ -1,23 +1,22 @@
-from typing import List, Optional
+from functools import partial
+from typing import Annotated
 
 import typer
-from typing_extensions import Annotated
 
 from attncli import registry
 from attncli.cli import render
-from attncli.cli.main import command
-from attncli.cli.options import Format, FormatOpt, Kind
+from attncli.cli.app import command
+from attncli.cli.options import Format, FormatOpt, KindOpt, OutputOpt, choice_value
 
 
 @command("list")
 def list_models(
-    patterns: Annotated[Optional[List[str]], typer.Argument(help="Shell wildcards, e.g. 'eca*'.", show_default=False)] = None,
-    kind: Annotated[Optional[Kind], typer.Option("--kind", "-k", help="Only blocks or only backbones.", show_default=False)] = None,
+    patterns: Annotated[list[str] | None, typer.Argument(help="Shell wildcards, e.g. 'eca*'.", show_default=False)] = None,
+    kind: KindOpt = None,
     format: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """List every buildable block and backbone (no torch import: instant)."""
-    specs = registry.list_specs(patterns or (), kind.value if kind else None)
-    if format is Format.json:
-        render.print_json([s.as_dict() for s in specs])
-    else:
-        render.out.print(render.spec_table(specs))
+    render.check_target(output)
+    specs = registry.list_specs(patterns or (), choice_value(kind))
+    render.emit(format.value, [s.as_dict() for s in specs], partial(render.list_report, specs), output)

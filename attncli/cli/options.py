@@ -1,30 +1,54 @@
-"""Option types shared by every command, declared once."""
+"""Option types shared by every command, declared once: one name, one default, one help text.
 
+Choices and defaults come from the library's constants, so the CLI cannot drift from what the
+library accepts. Nothing here imports torch: `attncli --help` and `attncli list` stay instant.
+"""
+
+from collections.abc import Iterable
 from enum import Enum
-from typing import List, Optional
+from pathlib import Path
+from typing import Annotated
 
 import typer
-from typing_extensions import Annotated
 
-from attncli.modelspec import ModelRequest
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+from attncli.api import DEFAULT_DYNAMIC
+from attncli.blocks import POSITIONS
+from attncli.onnx_export import DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
+from attncli.registry import KINDS
+from attncli.timing import DEFAULT_ITERS, DEFAULT_WARMUP, DEVICES
 
 
-class Kind(str, Enum):
-    block = "block"
-    backbone = "backbone"
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A str Enum whose members are ``values`` (Typer shows and checks them as choices)."""
+    return Enum(name, [(v, v) for v in values], type=str)  # type: ignore[return-value]
 
+
+AUTO = "auto"
+Format = choices("Format", ("table", "json"))
+Kind = choices("Kind", KINDS)
+Device = choices("Device", (AUTO, *DEVICES))
+Dynamic = choices("Dynamic", DYNAMIC_CHOICES)
+AttnPosition = choices("AttnPosition", POSITIONS)
+
+# The defaults, once; a command writes `device: DeviceOpt = DEVICE_DEFAULT` (Typer wants the default
+# on the parameter itself).
+DEVICE_DEFAULT = Device(AUTO)  # the library's None: cuda when available
+DYNAMIC_DEFAULT = Dynamic(DEFAULT_DYNAMIC)
+OPSET_DEFAULT = DEFAULT_OPSET
+
+
+def _per_device(defaults: dict[str, int]) -> str:
+    return ", ".join(f"{n} on {d.upper()}" for d, n in defaults.items())
+
+
+# ----------------------------------------------------------------------------- the model
 
 ModelArg = Annotated[
     str,
     typer.Argument(help="A registry name (see `attncli list`), path/to/file.py:Name or package.module:Name.", show_default=False),
 ]
 ParamOpt = Annotated[
-    Optional[List[str]],
+    list[str] | None,
     typer.Option(
         "--param", "-p", metavar="KEY=VALUE",
         help="Constructor argument, repeatable: -p channels=64 -p k_size=3,5,5,7. "
@@ -33,27 +57,87 @@ ParamOpt = Annotated[
     ),
 ]
 InputShapeOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--input-shape", "-s", metavar="N,C,H,W", help="Example input shape, e.g. 1,64,56,56 (default: the model's).", show_default=False),
 ]
 AttnOpt = Annotated[
-    Optional[str],
-    typer.Option("--attn", metavar="BLOCK", help="Put this attention block into a resnet*/mobilenetv2 backbone.", show_default=False),
+    str | None,
+    typer.Option("--attn", metavar="BLOCK", help="Put this attention block into a resnet*/mobilenetv2/cnn1d backbone.", show_default=False),
+]
+AttnPositionOpt = Annotated[
+    AttnPosition | None,
+    typer.Option(
+        "--attn-position",
+        help="Where the --attn block goes in each residual unit (default: where its paper puts it):"
+        " branch_end is before the addition, the others at the 3x3 convolution.",
+        show_default=False,
+    ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the weights and the example input.")]
 WeightsOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--weights", metavar="FILE.pt", help="Load a saved state_dict (torch.load weights_only=True).", show_default=False),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for programs (stdout).")]
+KindOpt = Annotated[Kind | None, typer.Option("--kind", "-k", help="Only blocks or only backbones.", show_default=False)]
+
+# ----------------------------------------------------------------------------- running it
+
+DeviceOpt = Annotated[
+    Device,
+    typer.Option(
+        "--device",
+        help="auto: cuda when available (to torch, and to onnxruntime where it runs), else cpu."
+        " For onnxruntime, cpu and cuda pick the CPU and CUDA execution providers.",
+    ),
+]
+WarmupOpt = Annotated[
+    int | None,
+    typer.Option("--warmup", help=f"Untimed iterations first (default: {_per_device(DEFAULT_WARMUP)}).", show_default=False),
+]
+ItersOpt = Annotated[
+    int | None,
+    typer.Option("--iters", help=f"Timed iterations (default: {_per_device(DEFAULT_ITERS)}).", show_default=False),
+]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for timing (default: torch's).", show_default=False)]
+BatchSizeOpt = Annotated[
+    list[int] | None,
+    typer.Option("--batch-size", "-b", help="Batch size to time, repeatable for a sweep (default: the input shape's).", show_default=False),
+]
+
+# ----------------------------------------------------------------------------- ONNX
+
+OPSET_HELP = (
+    f"ONNX opset, written exactly or not at all. Default {DEFAULT_OPSET}: every common runtime"
+    f" (onnxruntime, TensorRT, OpenVINO) takes it and the TorchScript exporter covers it fully."
+    f" Supported: {MIN_OPSET}-{TORCHSCRIPT_MAX_OPSET} (TorchScript exporter) and {DYNAMO_MIN_OPSET} up to the"
+    f" newest opset the installed onnxscript and onnxruntime both know (dynamo exporter); below"
+    f" {MIN_OPSET} dynamic spatial sizes cannot be expressed."
+)
+OpsetOpt = Annotated[int, typer.Option("--opset", help=OPSET_HELP)]
+DynamicOpt = Annotated[
+    Dynamic,
+    typer.Option(
+        "--dynamic",
+        help="Dynamic input axes, named batch / height, width (or length): batch, spatial, all (both) or none."
+        " With all, a model whose own forward takes one spatial size only falls back to batch, and says so.",
+    ),
+]
+
+# ----------------------------------------------------------------------------- the report
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for programs.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write the report to FILE (atomically) instead of stdout.", show_default=False),
+]
+# export's -o is the ONNX file it writes, so its report file takes another flag
+ReportFileOpt = Annotated[
+    Path | None,
+    typer.Option("--report", metavar="FILE", help="Write the report to FILE (atomically) instead of stdout.", show_default=False),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
 
 
-def model_request(
-    model: str,
-    param: Optional[List[str]],
-    input_shape: Optional[str],
-    attn: Optional[str],
-    seed: int,
-    weights: Optional[str],
-) -> ModelRequest:
-    return ModelRequest.make(model, param, input_shape, attn, seed, weights)
+def choice_value(choice: Enum | None) -> str | None:
+    """The library's spelling of a choice: its value, None when not given or ``auto``."""
+    return None if choice is None or choice.value == AUTO else choice.value

@@ -1,25 +1,91 @@
-"""Everything the terminal shows is built here, with rich. Data goes to stdout, diagnostics to stderr."""
+"""Everything the terminal shows is built here, with rich. Data goes to stdout, diagnostics to stderr.
 
+Each report is drawn on a console given to it: the terminal's, or a plain one whose text (the same
+table, without colour codes) `emit` writes to the file of -o.
+"""
+
+from __future__ import annotations
+
+import io
 import json
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+if TYPE_CHECKING:
+    from attncli.bench import BenchResult
+    from attncli.describe import ModelInfo
+    from attncli.gate import Case, CaseResult, CheckReport
+    from attncli.onnx_export import ExportResult
+    from attncli.parity import ParityReport
+    from attncli.profiling import ProfileReport
+    from attncli.registry import Spec
+
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str) + "\n"
+
+
 def print_json(data: Any) -> None:
     """JSON alone on stdout (no rich markup, no wrapping)."""
-    print(json.dumps(data, indent=2, default=str))
+    print(json_text(data), end="")
+
+
+def plain_text(draw: Callable[[Console], None]) -> str:
+    """What ``draw`` shows on the terminal, as plain text: same width, no colour codes."""
+    buffer = io.StringIO()
+    draw(Console(file=buffer, width=out.width, color_system=None, force_terminal=False, highlight=False, soft_wrap=False))
+    return buffer.getvalue()
+
+
+def check_target(output: Path | None) -> None:
+    """Refuse a report file that cannot be written, before any slow work."""
+    from attncli.errors import UsageError
+    from attncli.gate import check_report_target
+
+    if output is None:
+        return
+    check_report_target(output)
+    if output.is_dir():
+        raise UsageError(f"cannot write the report to {output}: it is a folder.")
+
+
+def write_report(output: Path, text: str) -> None:
+    """``text`` to ``output`` atomically (a temporary file in the same folder, then renamed), and a note."""
+    from attncli.gate import write_atomic
+
+    check_target(output)
+    write_atomic(output, text)
+    note(f"report written to {output}")
+
+
+def emit(fmt: str, data: Any, draw: Callable[[Console], None], output: Path | None = None) -> None:
+    """A report as JSON (``data``) or as the table ``draw`` builds: on stdout, or written to ``output``."""
+    if output is not None:
+        write_report(output, json_text(data) if fmt == "json" else plain_text(draw))
+    elif fmt == "json":
+        print_json(data)
+    else:
+        draw(out)
 
 
 def error(message: str) -> None:
     from rich.markup import escape
 
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+
+
+def note(message: str) -> None:
+    from rich.markup import escape
+
+    err.print(f"[yellow]note:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def fmt_int(n: int) -> str:
@@ -30,7 +96,7 @@ def fmt_shape(shape: Iterable[int]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def spec_table(specs: list) -> Table:
+def spec_table(specs: Sequence[Spec]) -> Table:
     table = Table(title=f"{len(specs)} models", title_justify="left")
     # Names and shapes never shrink; the paper title is the column that gives way on a narrow terminal.
     table.add_column("name", style="bold cyan", no_wrap=True, min_width=max((len(s.name) for s in specs), default=4))
@@ -46,35 +112,44 @@ def spec_table(specs: list) -> Table:
     return table
 
 
-def info_report(info: Any) -> None:
-    out.print(f"[bold cyan]{info.name}[/]  [dim]{info.kind}[/]  {info.summary}")
+def list_report(specs: Sequence[Spec], console: Console = out) -> None:
+    console.print(spec_table(specs))
+
+
+def info_report(info: ModelInfo, console: Console = out) -> None:
+    console.print(f"[bold cyan]{info.name}[/]  [dim]{info.kind}[/]  {info.summary}")
     if info.paper:
         arxiv = f" (arXiv {info.paper['arxiv']})" if info.paper.get("arxiv") else ""
-        out.print(f"paper       {info.paper['title']}{arxiv}")
+        console.print(f"paper       {info.paper['title']}{arxiv}")
     if info.aliases:
-        out.print(f"aliases     {', '.join(info.aliases)}")
+        console.print(f"aliases     {', '.join(info.aliases)}")
     args = ", ".join(f"{k}={v}" for k, v in info.kwargs.items()) or "none"
-    out.print(f"arguments   {args}")
-    out.print(f"input       {fmt_shape(info.input_shape)}  ->  output {fmt_shape(info.output_shape)}")
-    out.print(f"parameters  {fmt_int(info.params)}  (trainable {fmt_int(info.trainable_params)})")
+    console.print(f"arguments   {args}")
+    console.print(f"input       {fmt_shape(info.input_shape)}  ->  output {fmt_shape(info.output_shape)}")
+    console.print(f"parameters  {fmt_int(info.params)}  (trainable {fmt_int(info.trainable_params)})")
+    if info.attn:
+        where = f"{info.attn['position']} ({info.attn['where']})" if info.attn.get("position") else "several positions"
+        console.print(f"attention   {info.attn['name']} at {where}")
+    for note in info.notes:
+        console.print(f"note        {note}", soft_wrap=True)
     ref = info.reference
     if ref is not None:
         unit = "2^20" if ref.units == "binary" else "10^6"
         line = f"published   {ref.published_params_m}M params (÷{unit})" if ref.published_params_m else "published  "
         if ref.published_macs_g:
             line += f", {ref.published_macs_g}G MACs (÷{'2^30' if ref.units == 'binary' else '10^9'})"
-        out.print(f"{line}  [dim]{ref.source}[/]")
+        console.print(f"{line}  [dim]{ref.source}[/]")
         if ref.params_rel_diff is not None:
-            out.print(f"measured    {ref.measured_params_m:.2f}M params in the same units ({ref.params_rel_diff:+.2%})")
+            console.print(f"measured    {ref.measured_params_m:.2f}M params in the same units ({ref.params_rel_diff:+.2%})")
         if ref.exact_params is not None:
             same = "matches" if ref.exact_params_match else "differs from"
-            out.print(f"            {same} the official code's exact count {fmt_int(ref.exact_params)}")
+            console.print(f"            {same} the official code's exact count {fmt_int(ref.exact_params)}")
     tree = Tree(f"[bold]{info.modules[0].type}[/] {fmt_int(info.modules[0].params)}")
     nodes = {0: tree}
     for row in info.modules[1:]:
         parent = nodes[row.depth - 1]
         nodes[row.depth] = parent.add(f"{row.path.rsplit('.', 1)[-1]} [dim]{row.type}[/] {fmt_int(row.params)}")
-    out.print(tree)
+    console.print(tree)
 
 
 # ----------------------------------------------------------------------------- check
@@ -90,10 +165,10 @@ class CheckProgress:
         self.done = 0
         self._progress = None
 
-    def __enter__(self) -> "CheckProgress":
+    def __enter__(self) -> CheckProgress:
         return self
 
-    def planned(self, cases) -> None:
+    def planned(self, cases: Sequence[Case]) -> None:
         self.total = len(cases)
         if err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -109,11 +184,11 @@ class CheckProgress:
         if self._progress is not None:
             self._progress.stop()
 
-    def started(self, case) -> None:
+    def started(self, case: Case) -> None:
         if self._progress is not None:
             self._progress.update(self._task, description=case.id)
 
-    def finished(self, result) -> None:
+    def finished(self, result: CaseResult) -> None:
         self.done += 1
         err_txt = f"max abs {result.max_abs:.2e}" if result.max_abs is not None else ""
         line = f"[{self.done}/{self.total}] {result.id} [{_STATUS_STYLE[result.status]}]{result.status}[/] {result.seconds:.1f}s {err_txt}"
@@ -126,8 +201,7 @@ class CheckProgress:
             err.print(line, markup=True, highlight=False, soft_wrap=True)
 
 
-def check_summary(report, to_stderr: bool = False) -> None:
-    console = err if to_stderr else out
+def check_summary(report: CheckReport, console: Console = out) -> None:
     table = Table(title="attncli check", title_justify="left")
     table.add_column("case", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -151,9 +225,9 @@ def check_summary(report, to_stderr: bool = False) -> None:
 # ----------------------------------------------------------------------------- bench
 
 
-def bench_report(result, plot=None) -> None:
+def bench_report(result: BenchResult, plot: Path | None = None, console: Console = out) -> None:
     threads = f", {result.threads} threads" if result.threads else ""
-    out.print(f"[bold cyan]{result.model}[/] {fmt_shape(result.input_shape)} on {result.device}{threads}, "
+    console.print(f"[bold cyan]{result.model}[/] {fmt_shape(result.input_shape)} on {result.device}{threads}, "
               f"onnxruntime {result.provider} at opset {result.opset}; {result.iters} interleaved iterations")
     table = Table(title_justify="left")
     for col in ("batch", "runtime", "p50 ms", "p90 ms", "mean ms", "samples/s", "vs eager"):
@@ -164,12 +238,12 @@ def bench_report(result, plot=None) -> None:
                 str(row.batch_size), lat.runtime, f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.mean_ms:.3f}",
                 f"{lat.throughput:,.1f}", f"{lat.vs_eager:.2f}x",
             )
-    out.print(table)
+    console.print(table)
     for row in result.rows:
         faster = "faster" if row.ratio < 1 else "slower"
-        out.print(f"batch {row.batch_size}: onnxruntime/pytorch p50 ratio [bold]{row.ratio:.2f}[/] (onnxruntime {faster})")
+        console.print(f"batch {row.batch_size}: onnxruntime/pytorch p50 ratio [bold]{row.ratio:.2f}[/] (onnxruntime {faster})")
     if plot is not None:
-        out.print(f"plot written to {plot}")
+        console.print(f"plot written to {plot}")
 
 
 # ----------------------------------------------------------------------------- profile
@@ -184,47 +258,47 @@ def fmt_count(n: float) -> str:
     return f"{n:g}"
 
 
-def fmt_pct(share) -> str:
+def fmt_pct(share: float | None) -> str:
     """Percent with two decimals; a share below 0.01% shows as <0.01% (the JSON keeps the number)."""
     if share is None:
         return "-"
     return "<0.01%" if 0 < share < 0.0001 else f"{share:.2%}"
 
 
-def fmt_rel(rel) -> str:
+def fmt_rel(rel: float | None) -> str:
     if rel is None:
         return ""
     return f" ({'+' if rel > 0 else '-'}<0.01%)" if 0 < abs(rel) < 0.0001 else f" ({rel:+.2%})"
 
 
-def fmt_signed(n: float, rel) -> str:
+def fmt_signed(n: float, rel: float | None) -> str:
     rel_txt = fmt_rel(rel)
     return f"{'+' if n >= 0 else '-'}{fmt_count(abs(n))}{rel_txt}"
 
 
-def profile_report(report) -> None:
+def profile_report(report: ProfileReport, console: Console = out) -> None:
     from rich import box
 
-    out.print(f"[bold cyan]{report.model}[/]  [dim]{report.kind}[/]  input {fmt_shape(report.input_shape)}")
+    console.print(f"[bold cyan]{report.model}[/]  [dim]{report.kind}[/]  input {fmt_shape(report.input_shape)}")
     p = report.params
     attn = f"; attention {fmt_int(p.attention)} ({fmt_pct(p.attention_share)})" if p.attention is not None else "; attention: none"
-    out.print(f"parameters  {fmt_int(p.total)} total, {fmt_int(p.trainable)} trainable{attn}")
-    out.print(f"MACs        {fmt_count(report.macs)}  ({fmt_int(report.macs)})  [dim]multiply-accumulates: conv, linear, matmul[/]")
-    out.print(f"FLOPs       {fmt_count(report.flops)}  ({fmt_int(report.flops)})  [dim]2 x MACs + every other arithmetic op[/]")
+    console.print(f"parameters  {fmt_int(p.total)} total, {fmt_int(p.trainable)} trainable{attn}")
+    console.print(f"MACs        {fmt_count(report.macs)}  ({fmt_int(report.macs)})  [dim]multiply-accumulates: conv, linear, matmul[/]")
+    console.print(f"FLOPs       {fmt_count(report.flops)}  ({fmt_int(report.flops)})  [dim]2 x MACs + every other arithmetic op[/]")
     if report.attention is not None:
         a = report.attention
-        out.print(
+        console.print(
             f"attention   {len(a.modules)} block(s): MACs {fmt_count(a.macs)} ({fmt_pct(a.macs_share)}), "
             f"FLOPs {fmt_count(a.flops)} ({fmt_pct(a.flops_share)})"
         )
     top = sorted(report.flops_by_operator.items(), key=lambda kv: -kv[1])[:6]
     if top and report.flops:
-        out.print("FLOPs by op " + ", ".join(f"{op} {v / report.flops:.1%}" for op, v in top), style="dim")
+        console.print("FLOPs by op " + ", ".join(f"{op} {v / report.flops:.1%}" for op, v in top), style="dim")
     if report.uncounted_ops:
         ops = ", ".join(f"{op} x{n}" for op, n in report.uncounted_ops.items())
-        out.print(f"[bold red]uncounted[/]   {ops}  [dim](no rule in attncli.counting: MACs/FLOPs are a lower bound)[/]")
+        console.print(f"[bold red]uncounted[/]   {ops}  [dim](no rule in attncli.counting: MACs/FLOPs are a lower bound)[/]")
     else:
-        out.print("uncounted   none [dim](every operator counted or declared free)[/]")
+        console.print("uncounted   none [dim](every operator counted or declared free)[/]")
 
     ref = report.reference
     if ref is not None:
@@ -236,14 +310,14 @@ def profile_report(report) -> None:
         if ref.published_macs_g is not None:
             rel = f" ({ref.macs_rel_diff:+.2%})" if ref.macs_rel_diff is not None else ""
             parts.append(f"MACs {ref.published_macs_g} G published vs {ref.measured_macs_g:.3f} G measured{rel} [dim](/{mdiv})[/]")
-        out.print(f"published   [dim]{ref.source}[/]")
+        console.print(f"published   [dim]{ref.source}[/]")
         for part in parts:
-            out.print(f"            {part}")
+            console.print(f"            {part}")
         if ref.exact_params is not None:
             same = "matches" if ref.exact_params_match else "differs from"
-            out.print(f"            parameter count {same} the official code's exact {fmt_int(ref.exact_params)}")
+            console.print(f"            parameter count {same} the official code's exact {fmt_int(ref.exact_params)}")
         if ref.note:
-            out.print(f"            [yellow]{ref.note}[/]")
+            console.print(f"            [yellow]{ref.note}[/]")
 
     base = report.baseline
     if base is not None:
@@ -253,12 +327,12 @@ def profile_report(report) -> None:
         )
         if base.latency_diff_ms is not None:
             line += f", p50 latency {base.latency_diff_ms:+.2f} ms{fmt_rel(base.latency_rel_diff)}"
-        out.print(f"overhead    {line}")
+        console.print(f"overhead    {line}")
 
     if report.latency_sweep:
         first = report.latency_sweep[0]
         threads = f", {first.threads} threads" if first.threads else ""
-        out.print(
+        console.print(
             f"latency     {first.device} ({first.device_name}{threads}), {first.dtype}, "
             f"{first.warmup} warm-up + {first.iters} timed iterations, torch.inference_mode()"
         )
@@ -274,9 +348,9 @@ def profile_report(report) -> None:
             if lat.peak_memory_mb is not None:
                 row.append(f"{lat.peak_memory_mb:,.1f}")
             table.add_row(*row)
-        out.print(table)
+        console.print(table)
 
-    out.print(f"modules     to depth {report.depth}; attn P/M: share of params/MACs inside attention blocks")
+    console.print(f"modules     to depth {report.depth}; attn P/M: share of params/MACs inside attention blocks")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     table.add_column("module", no_wrap=True, overflow="ellipsis", max_width=28)
     table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=14)
@@ -289,7 +363,7 @@ def profile_report(report) -> None:
             name, row.type, fmt_int(row.params), fmt_count(row.macs), fmt_count(row.flops),
             fmt_pct(row.attention_params_share), fmt_pct(row.attention_macs_share), style=style,
         )
-    out.print(table)
+    console.print(table)
     for note in report.notes:
         err.print(f"[yellow]note:[/] {note}", markup=True, highlight=False)
 
@@ -309,26 +383,26 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def export_report(result: Any) -> None:
+def export_report(result: ExportResult, console: Console = out) -> None:
     """The written file and its settings, then the parity report when it was verified."""
     axes = ", ".join(result.dynamic_axes.values()) or "none"
-    out.print(f"[bold]wrote[/]       {result.path}  ({_fmt_bytes(result.file_bytes)})")
-    out.print(f"onnx        opset {result.opset}, {result.exporter} exporter, {result.export_seconds:.1f} s; dynamic axes: {axes}")
-    out.print(f"model       {result.model}, {fmt_int(result.num_params)} parameters, example input {fmt_shape(result.input_shape)}")
+    console.print(f"[bold]wrote[/]       {result.path}  ({_fmt_bytes(result.file_bytes)})")
+    console.print(f"onnx        opset {result.opset}, {result.exporter} exporter, {result.export_seconds:.1f} s; dynamic axes: {axes}")
+    console.print(f"model       {result.model}, {fmt_int(result.num_params)} parameters, example input {fmt_shape(result.input_shape)}")
     if result.parity is None:
-        out.print("[dim]not verified (--no-verify): run `attncli verify` on it[/]")
+        console.print("[dim]not verified (--no-verify): run `attncli verify` on it[/]")
     else:
-        parity_report(result.parity)
+        parity_report(result.parity, console)
 
 
-def parity_report(report: Any) -> None:
+def parity_report(report: ParityReport, console: Console = out) -> None:
     """One row per case (per output when there are several), then the verdict line."""
     from rich import box
 
     dims = ", ".join(str(d) for d in report.file_input_shape)
-    out.print(f"verify      {report.file} (opset {report.opset}), input {report.input_name} ({dims})")
-    out.print(f"            onnxruntime {report.provider} vs PyTorch {report.model} on the CPU")
-    out.print(f"tolerance   an element fails when |onnx - torch| > {report.atol:g} + {report.rtol:g} * |torch|")
+    console.print(f"verify      {report.file} (opset {report.opset}), input {report.input_name} ({dims})")
+    console.print(f"            onnxruntime {report.provider} vs PyTorch {report.model} on the CPU")
+    console.print(f"tolerance   an element fails when |onnx - torch| > {report.atol:g} + {report.rtol:g} * |torch|")
     several = any(len(c.outputs) > 1 for c in report.cases)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     cols = ["shape", "seed"] + (["output"] if several else []) + ["max abs", "mean abs", "max rel", "over tol", "min atol", ""]
@@ -343,12 +417,12 @@ def parity_report(report: Any) -> None:
             row = [shape, str(case.seed)] + ([o.name] if several else [])
             row += [_fmt_err(o.max_abs), _fmt_err(o.mean_abs), _fmt_err(o.max_rel), f"{o.mismatch_ratio:.2%}", _fmt_err(o.min_atol)]
             table.add_row(*row, "[green]ok[/]" if o.passed else "[red]FAIL[/]")
-    out.print(table)
+    console.print(table)
     for case in report.cases:
         problems = [case.problem] if case.problem else [f"{o.name}: {o.problem}" for o in case.outputs if o.problem]
         for problem in problems:
-            out.print(f"[red]{','.join(map(str, case.shape))} seed {case.seed}:[/] {problem}", soft_wrap=True)
+            console.print(f"[red]{','.join(map(str, case.shape))} seed {case.seed}:[/] {problem}", soft_wrap=True)
     for warning in report.warnings:
-        out.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     verdict, _, rest = report.message.partition(" ")
-    out.print(f"[{'bold green' if report.passed else 'bold red'}]{verdict}[/] {rest}", soft_wrap=True)
+    console.print(f"[{'bold green' if report.passed else 'bold red'}]{verdict}[/] {rest}", soft_wrap=True)
