@@ -25,11 +25,12 @@ demo: $(STAMP)
 	$(BIN)/attncli export eca_resnet50 --opset 17 --dynamic all --force -o $(DEMO_DIR)/eca_resnet50_opset17.onnx
 	$(BIN)/attncli verify eca_resnet50 $(DEMO_DIR)/eca_resnet50_opset17.onnx
 
-# The CI gate on every block and a few backbones of each family, then the test suite (its summary
-# line last, where CI reads it).
+# Lint (ruff: real defects and dead code), the CI gate on every block and a few backbones of each
+# family, then the test suite (its summary line last, where CI reads it).
 CHECK_BACKBONES ?= eca_resnet18 sknet50 epsanet50 eca_mobilenetv2 coordatt_mobilenetv2 eca_cnn1d
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/attncli check --kind block --opset 11 --opset 17 -j 2 --timeout 600
 	$(BIN)/attncli check $(CHECK_BACKBONES) --opset 11 --opset 17 -j 2 --timeout 600
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

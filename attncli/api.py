@@ -15,10 +15,10 @@ from typing import Any
 from attncli.errors import UsageError
 from attncli.modelspec import BuiltModel, ModelRequest
 from attncli.modelspec import build as _build
+from attncli.onnx_export import DEFAULT_DYNAMIC
 
 # Every axis that can be dynamic: batch, and the spatial ones unless the model's own forward fixes
 # them (a net that flattens into a Linear), where export falls back to batch as the gate does.
-DEFAULT_DYNAMIC = "all"
 
 
 def build(
@@ -162,18 +162,19 @@ def export(
 
     request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
     opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
-    # a bad opset, exporter, axes or destination fails before the (possibly slow) build
+    atol = parity.DEFAULT_ATOL if atol is None else atol
+    rtol = parity.DEFAULT_RTOL if rtol is None else rtol
+    # a bad opset, exporter, axes, tolerance or destination fails before the (possibly slow) build
     onnx_export.choose_exporter(opset, exporter)
     _check_dynamic(dynamic)
+    parity.check_tolerances(atol, rtol)
     onnx_export.check_destination(output, request.display_name, opset, force)
     built = _build(request)
-    dynamic = _dynamic_for(built, dynamic)
+    dynamic = onnx_export.resolve_dynamic(built, dynamic)
     result = onnx_export.export_onnx(built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force)
     if verify:
         result.parity = parity.verify_onnx(
-            built, result.path,
-            atol=parity.DEFAULT_ATOL if atol is None else atol,
-            rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
+            built, result.path, atol=atol, rtol=rtol,
             provider=_onnxruntime_device(provider or device), example_outputs=result.example_outputs,
         )
     return result
@@ -272,17 +273,3 @@ def _check_dynamic(dynamic: str) -> None:
         raise UsageError(f"dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.")
 
 
-def _dynamic_for(built: BuiltModel, dynamic: str) -> str:
-    """``dynamic``, or ``batch`` for ``all`` on a model whose forward fixes its spatial size."""
-    if dynamic not in ("spatial", "all") or len(built.input_shape) < 3:
-        return dynamic  # a rank-2 input has no spatial axes: the exporter says so
-    from attncli.gate import accepts_other_spatial_sizes
-
-    if accepts_other_spatial_sizes(built):
-        return dynamic
-    if dynamic == "all":
-        return "batch"
-    raise UsageError(
-        f"{built.name} runs at one spatial size only (its own forward fixes it), so --dynamic spatial cannot"
-        " be honoured; use --dynamic batch or none."
-    )

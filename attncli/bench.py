@@ -9,17 +9,19 @@ includes the copy back.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from attncli.errors import UsageError
 from attncli.modelspec import ModelRequest, build
+from attncli.onnx_export import DEFAULT_OPSET
 from attncli.timing import resolve_device, summarize
 
-DEFAULT_BENCH_OPSET = 17
 EAGER, ORT, COMPILED = "pytorch", "onnxruntime", "torch.compile"
 
 
@@ -104,7 +106,7 @@ def bench(
     iters: int = 30,
     device: str | None = "cpu",
     threads: int | None = None,
-    opset: int = DEFAULT_BENCH_OPSET,
+    opset: int = DEFAULT_OPSET,
     compile: bool = False,
 ) -> BenchResult:
     import torch
@@ -154,7 +156,7 @@ def bench(
                     order = list(runners)
                     for i in range(iters):
                         for name in order if i % 2 == 0 else order[::-1]:
-                            times[name].append(timers[name](lambda: runners[name](xd, xn)))
+                            times[name].append(timers[name](functools.partial(runners[name], xd, xn)))
                     lat = {name: _latency(name, batch, t) for name, t in times.items()}
                     for entry in lat.values():
                         entry.vs_eager = entry.p50_ms / lat[EAGER].p50_ms

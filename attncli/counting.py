@@ -27,7 +27,8 @@ import contextlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
 
 MACS_KEY = "macs:"
 FLOPS_KEY = "flops:"

@@ -7,7 +7,6 @@ seconds); a worker that dies or outlives ``timeout`` is killed and replaced.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -18,10 +17,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from attncli import registry
 from attncli.errors import UsageError
+from attncli.onnx_export import accepts_other_spatial_sizes
+from attncli.reports import json_text
 
 DEFAULT_CHECK_OPSETS = (11, 17)
 STATUSES = ("passed", "failed", "error", "timeout")
@@ -54,7 +56,7 @@ class CaseResult:
     stages: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def for_case(cls, case: Case, status: str, seconds: float, message: str = "") -> "CaseResult":
+    def for_case(cls, case: Case, status: str, seconds: float, message: str = "") -> CaseResult:
         return cls(case.model, case.opset, status, seconds, message, dynamic=case.dynamic)
 
     @property
@@ -196,26 +198,6 @@ def run_case(case: Case, workdir: str) -> CaseResult:
     return result
 
 
-def accepts_other_spatial_sizes(built: Any) -> bool:
-    """Does the PyTorch model itself run at a spatial size other than its example's?
-
-    A net that flattens into a Linear (the 1-D ECA CNN) takes one length only: its spatial axes
-    cannot be dynamic, whatever the exporter does.
-    """
-    import torch
-
-    shape = list(built.input_shape)
-    if len(shape) < 3:
-        return False
-    other = shape[:2] + [max(8, d // 2 + 3) for d in shape[2:]]
-    try:
-        with torch.inference_mode():
-            built.module(torch.zeros(other))
-        return True
-    except Exception:
-        return False
-
-
 # ----------------------------------------------------------------------------- the worker pool
 
 
@@ -297,7 +279,7 @@ def run_check(
 
     try:
         while True:
-            for i, w in enumerate(workers):
+            for w in workers:
                 if w.case is None and pending and not stop:
                     case = pending.pop(0)
                     if on_start:
@@ -362,10 +344,10 @@ def junit_xml(report: CheckReport) -> str:
         figures = f"max_abs={case.max_abs:.3e}" if case.max_abs is not None else "max_abs=n/a"
         if case.status in ("failed", "timeout"):
             el = ET.SubElement(tc, "failure", message=f"{case.status}: {case.message} ({figures})", type=case.status)
-            el.text = json.dumps(asdict(case), indent=2)
+            el.text = json_text(asdict(case))
         elif case.status == "error":
             el = ET.SubElement(tc, "error", message=case.message, type="error")
-            el.text = json.dumps(asdict(case), indent=2)
+            el.text = json_text(asdict(case))
         else:
             ET.SubElement(tc, "system-out").text = f"{case.message} ({figures}; exporter {case.exporter})"
     root = ET.Element("testsuites", tests=suite.get("tests"), failures=suite.get("failures"), errors=suite.get("errors"), time=suite.get("time"))
@@ -402,26 +384,5 @@ def report_text(report: CheckReport, fmt: str) -> str:
     if fmt == "markdown":
         return markdown(report)
     if fmt == "json":
-        return json.dumps(report.as_dict(), indent=2) + "\n"
+        return json_text(report.as_dict())
     raise UsageError(f"report format must be junit, markdown or json, not {fmt!r}.")
-
-
-def check_report_target(path: str | Path) -> Path:
-    """Refuse a report path whose folder does not exist (before any case runs, and again at writing)."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {target.parent} does not exist.")
-    return target
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write next to the target and rename, so a reader never sees half a report."""
-    target = check_report_target(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

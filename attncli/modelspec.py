@@ -18,7 +18,8 @@ import inspect
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from attncli import registry
 from attncli.blocks import POSITIONS
@@ -108,7 +109,7 @@ class ModelRequest:
         seed: int = 0,
         weights: str | Path | None = None,
         attn_position: str | None = None,
-    ) -> "ModelRequest":
+    ) -> ModelRequest:
         if attn_position is not None and attn_position not in POSITIONS:
             raise UsageError(f"bad --attn-position {attn_position!r}: give one of {', '.join(POSITIONS)}.")
         return cls(

@@ -27,7 +27,8 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from attncli.errors import CheckFailed, UsageError
 
@@ -43,6 +44,10 @@ TORCHSCRIPT_MAX_OPSET = 20  # above 20 the TorchScript exporter stamps the heade
 DYNAMO_MIN_OPSET = 18  # the dynamo exporter's operator library starts at 18
 EXPORTERS = ("auto", "torchscript", "dynamo")
 DYNAMIC_CHOICES = ("batch", "spatial", "all", "none")
+# Every axis a model can take dynamic, by default in export and check alike: a file that accepts any
+# batch and spatial size is what deployment wants. Models whose own forward fixes the spatial size
+# (they flatten into a Linear) fall back to a dynamic batch, and say so (resolve_dynamic).
+DEFAULT_DYNAMIC = "all"
 INPUT_NAME = "input"
 _SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -50,7 +55,7 @@ _SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height",
 # ----------------------------------------------------------------------------- opsets and exporters
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def max_opset() -> int:
     """The newest opset attncli can export and verify: known to onnx, onnxscript and onnxruntime."""
     import onnx
@@ -363,7 +368,7 @@ def _finish_model(model: Any, built: Any, which: str, axes: dict[int, str]) -> A
     import onnx
     import torch
 
-    from attncli import __version__
+    from attncli.version import __version__
 
     req = built.request
     request = {
@@ -442,3 +447,38 @@ def read_opset(model: Any) -> int | None:
         if entry.domain in ("", "ai.onnx"):
             return int(entry.version)
     return None
+
+
+def accepts_other_spatial_sizes(built: Any) -> bool:
+    """Does the PyTorch model itself run at a spatial size other than its example's?
+
+    A net that flattens into a Linear (the 1-D ECA CNN) takes one length only: its spatial axes
+    cannot be dynamic, whatever the exporter does.
+    """
+    import torch
+
+    shape = list(built.input_shape)
+    if len(shape) < 3:
+        return False
+    other = shape[:2] + [max(8, d // 2 + 3) for d in shape[2:]]
+    try:
+        with torch.inference_mode():
+            built.module(torch.zeros(other))
+        return True
+    except Exception:
+        return False
+
+
+def resolve_dynamic(built: Any, dynamic: str) -> str:
+    """``dynamic``, or ``batch`` for ``all`` on a model whose forward fixes its spatial size;
+    ``spatial`` on such a model is a usage error (the file could never be verified)."""
+    if dynamic not in ("spatial", "all") or len(built.input_shape) < 3:
+        return dynamic  # a rank-2 input has no spatial axes: the exporter says so
+    if accepts_other_spatial_sizes(built):
+        return dynamic
+    if dynamic == "all":
+        return "batch"
+    raise UsageError(
+        f"{built.name} runs at one spatial size only (its own forward fixes it), so --dynamic spatial cannot"
+        " be honoured; use --dynamic batch or none."
+    )

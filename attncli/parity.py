@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from attncli.errors import CheckFailed, UsageError
 
@@ -299,13 +300,13 @@ class OnnxRuntimeRunner:
         import onnxruntime as ort
 
         if provider not in PROVIDERS:
-            raise UsageError(f"--provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+            raise UsageError(f"--device must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
         wanted = PROVIDERS[provider]
         available = ort.get_available_providers()
         if wanted not in available:
             raise UsageError(
                 f"onnxruntime here has no {wanted} (it has {', '.join(available)}); "
-                "install onnxruntime-gpu on a CUDA machine, or use --provider cpu."
+                "install onnxruntime-gpu on a CUDA machine, or use --device cpu."
             )
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: shape warnings at other sizes are ours to report

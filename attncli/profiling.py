@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from attncli import registry
 from attncli.counting import CostCount, count_costs, count_params
@@ -113,6 +114,13 @@ class ProfileReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def top_flops_shares(self, n: int = 6) -> list[tuple[str, float]]:
+        """The ``n`` operators with the most FLOPs, each with its share of all FLOPs."""
+        if not self.flops:
+            return []
+        top = sorted(self.flops_by_operator.items(), key=lambda kv: -kv[1])[:n]
+        return [(op, flops / self.flops) for op, flops in top]
 
 
 # ---------------------------------------------------------------- attention blocks
@@ -224,7 +232,7 @@ class LatencySettings:
     iters: int | None = None
     threads: int | None = None
 
-    def resolved(self) -> "LatencySettings":
+    def resolved(self) -> LatencySettings:
         """Device chosen and every value checked, before anything is built."""
         device = resolve_device(self.device)
         warmup = DEFAULT_WARMUP[device] if self.warmup is None else self.warmup

@@ -27,7 +27,8 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from attncli.errors import DuplicateNameError, UnknownModelError, UsageError
 from attncli.zoo import KINDS, SPECS, Paper, Reference, Spec

@@ -18,7 +18,8 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from attncli.errors import UsageError
 

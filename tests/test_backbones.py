@@ -33,7 +33,7 @@ def per_block(depth: int, cost) -> int:
     return sum(n * cost(c, i) for i, (n, c) in enumerate(zip(LAYERS[depth], stage_channels(depth))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def count(name: str, attn: str | None = None, params: tuple[str, ...] = ()) -> int:
     return api.build(name, params=list(params), attn=attn).num_params
 

@@ -7,7 +7,7 @@ import pytest
 
 
 def test_bench_reports_both_runtimes_and_their_ratio(cli):
-    result = cli("bench", "eca", "--input-shape", "1,64,16,16", "-b", "1", "-b", "3", "--iters", "6", "--warmup", "1", "--format", "json")
+    result = cli("bench", "eca", "--input-shape", "1,64,16,16", "-b", "1", "-b", "3", "--iters", "6", "--warmup", "1", "--device", "cpu", "--format", "json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["model"] == "eca" and data["device"] == "cpu" and data["provider"] == "CPUExecutionProvider"

@@ -139,7 +139,7 @@ def test_sk_applies_a_softmax_across_branches():
         expected = sum(wi * fi for wi, fi in zip(weights, feats))
         assert torch.allclose(m(x), expected, atol=1e-5)
         # Without the softmax (the seed's bug) the result would differ.
-        assert not torch.allclose(m(x), sum(l * f for l, f in zip(logits, feats)), atol=1e-3)
+        assert not torch.allclose(m(x), sum(w * f for w, f in zip(logits, feats)), atol=1e-3)
 
 
 def test_psa_concatenates_weighted_branches_in_reverse_order():

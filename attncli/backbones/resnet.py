@@ -24,7 +24,8 @@ stage, unless the block's own default for that argument is a tuple. Named networ
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from attncli import __version__
+from attncli.version import __version__
 from attncli.cli.options import DebugOpt
 from attncli.errors import AttncliError
 

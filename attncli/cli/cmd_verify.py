@@ -30,7 +30,7 @@ def verify(
     model: ModelArg,
     file: Annotated[Path, typer.Argument(metavar="FILE.onnx", help="The ONNX file to compare with the model.", show_default=False)],
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance (float32 default).")] = DEFAULT_ATOL,
-    rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance: an element fails when |onnx - torch| > atol + rtol*|torch|.")] = DEFAULT_RTOL,
+    rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule).")] = DEFAULT_RTOL,
     seeds: Annotated[int, typer.Option("--seeds", help="Random inputs per shape (seeds --seed, --seed+1, ...).")] = 1,
     shape: Annotated[
         list[str] | None,

@@ -11,9 +11,8 @@ from typing import Annotated
 
 import typer
 
-from attncli.api import DEFAULT_DYNAMIC
 from attncli.blocks import POSITIONS
-from attncli.onnx_export import DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
+from attncli.onnx_export import DEFAULT_DYNAMIC, DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
 from attncli.registry import KINDS
 from attncli.timing import DEFAULT_ITERS, DEFAULT_WARMUP, DEVICES
 

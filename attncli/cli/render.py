@@ -7,7 +7,6 @@ table, without colour codes) `emit` writes to the file of -o.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
+
+from attncli.reports import check_report_target, json_text, write_atomic
 
 if TYPE_CHECKING:
     from attncli.bench import BenchResult
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str) + "\n"
 
 
 def print_json(data: Any) -> None:
@@ -47,21 +44,12 @@ def plain_text(draw: Callable[[Console], None]) -> str:
 
 def check_target(output: Path | None) -> None:
     """Refuse a report file that cannot be written, before any slow work."""
-    from attncli.errors import UsageError
-    from attncli.gate import check_report_target
-
-    if output is None:
-        return
-    check_report_target(output)
-    if output.is_dir():
-        raise UsageError(f"cannot write the report to {output}: it is a folder.")
+    if output is not None:
+        check_report_target(output)
 
 
 def write_report(output: Path, text: str) -> None:
     """``text`` to ``output`` atomically (a temporary file in the same folder, then renamed), and a note."""
-    from attncli.gate import write_atomic
-
-    check_target(output)
     write_atomic(output, text)
     note(f"report written to {output}")
 
@@ -291,9 +279,9 @@ def profile_report(report: ProfileReport, console: Console = out) -> None:
             f"attention   {len(a.modules)} block(s): MACs {fmt_count(a.macs)} ({fmt_pct(a.macs_share)}), "
             f"FLOPs {fmt_count(a.flops)} ({fmt_pct(a.flops_share)})"
         )
-    top = sorted(report.flops_by_operator.items(), key=lambda kv: -kv[1])[:6]
-    if top and report.flops:
-        console.print("FLOPs by op " + ", ".join(f"{op} {v / report.flops:.1%}" for op, v in top), style="dim")
+    top = report.top_flops_shares(6)
+    if top:
+        console.print("FLOPs by op " + ", ".join(f"{op} {share:.1%}" for op, share in top), style="dim")
     if report.uncounted_ops:
         ops = ", ".join(f"{op} x{n}" for op, n in report.uncounted_ops.items())
         console.print(f"[bold red]uncounted[/]   {ops}  [dim](no rule in attncli.counting: MACs/FLOPs are a lower bound)[/]")
@@ -402,7 +390,7 @@ def parity_report(report: ParityReport, console: Console = out) -> None:
     dims = ", ".join(str(d) for d in report.file_input_shape)
     console.print(f"verify      {report.file} (opset {report.opset}), input {report.input_name} ({dims})")
     console.print(f"            onnxruntime {report.provider} vs PyTorch {report.model} on the CPU")
-    console.print(f"tolerance   an element fails when |onnx - torch| > {report.atol:g} + {report.rtol:g} * |torch|")
+    console.print(f"tolerance   {report.rule}")
     several = any(len(c.outputs) > 1 for c in report.cases)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     cols = ["shape", "seed"] + (["output"] if several else []) + ["max abs", "mean abs", "max rel", "over tol", "min atol", ""]
