@@ -111,14 +111,14 @@ def bench(
 ) -> Any:
     """Eager PyTorch against the model exported at ``opset`` in onnxruntime, interleaved, on the same
     inputs (batch sizes default to the input shape's). Returns an ``attncli.bench.BenchResult``."""
-    from attncli import bench as _bench
+    from attncli.bench import bench as run_bench
     from attncli import onnx_export, timing
 
     request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
     opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
     onnx_export.validate_opset(opset)
     device = timing.resolve_device(_onnxruntime_device(device))
-    return _bench.bench(
+    return run_bench(
         request,
         batch_sizes=list(batch_sizes) if batch_sizes else [request.resolved()[1][0]],
         warmup=timing.DEFAULT_WARMUP[device] if warmup is None else warmup,
@@ -226,7 +226,7 @@ def check(
     on_result: Any = None,
 ) -> Any:
     """The CI gate as a function: build, count, export and verify every selected model at each opset
-    (default 11 and 17), each case in a worker process. Returns an ``attncli.check.CheckReport``,
+    (default 11 and 17), each case in a worker process. Returns an ``attncli.gate.CheckReport``,
     whose ``passed`` is True only when every planned case passed::
 
         def test_my_blocks_export():

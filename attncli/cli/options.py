@@ -61,7 +61,7 @@ InputShapeOpt = Annotated[
 ]
 AttnOpt = Annotated[
     str | None,
-    typer.Option("--attn", metavar="BLOCK", help="Put this attention block into a resnet*/mobilenetv2/cnn1d backbone.", show_default=False),
+    typer.Option("--attn", metavar="BLOCK", help="Put this attention block into a resnet*/resnext*/mobilenetv2/cnn1d backbone.", show_default=False),
 ]
 AttnPositionOpt = Annotated[
     AttnPosition | None,
