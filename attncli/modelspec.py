@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,23 +65,67 @@ def parse_params(items: Iterable[str] | dict[str, Any] | None) -> dict[str, Any]
     return out
 
 
+MAX_AXIS = 2**31 - 1  # onnxruntime and most kernels index an axis with int32
+INPUT_BYTES_PER_ELEMENT = 4  # example inputs are float32
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can still give this process (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_input_size(shape: tuple[int, ...], text: object = None) -> None:
+    """Refuse an input whose float32 tensor could not be allocated here, before trying to."""
+    what = f"input shape {text!r}" if text is not None else f"input shape {','.join(map(str, shape))}"
+    if any(d > MAX_AXIS for d in shape):
+        raise UsageError(f"bad {what}: an axis may be at most {MAX_AXIS:,}.")
+    size = INPUT_BYTES_PER_ELEMENT * math.prod(shape)
+    free = available_memory_bytes()
+    if free is not None and size > free:
+        raise UsageError(
+            f"{what} needs {size / 2**30:,.1f} GiB for its float32 input alone, and this machine has"
+            f" {free / 2**30:,.1f} GiB available; give a smaller shape."
+        )
+
+
 def parse_shape(text: str | Iterable[int] | None) -> tuple[int, ...] | None:
-    """``"1,64,56,56"`` (or ``1x64x56x56``) -> ``(1, 64, 56, 56)``; every size a positive integer."""
+    """``"1,64,56,56"`` (or ``1x64x56x56``, ``1 64 56 56``) -> ``(1, 64, 56, 56)``.
+
+    Every size is a positive integer, no axis exceeds :data:`MAX_AXIS`, and the float32 tensor must
+    fit in the memory available (checked before anything is allocated).
+    """
     if text is None:
         return None
+    bad = f"bad input shape {text!r}: give positive integers, e.g. 1,64,56,56."
     if isinstance(text, str):
-        body = text.strip().strip("()[]").replace(" ", "")
-        parts = body.split("," if "," in body else "x") if body else []
-        if parts and parts[-1] == "":  # a trailing comma, as in "(1, 64,)"
-            parts.pop()
+        body = text.strip().strip("()[]").strip()
+        if "," in body:
+            parts = [p.strip() for p in body.split(",")]
+            if parts and parts[-1] == "":  # a trailing comma, as in "(1, 64,)"
+                parts.pop()
+        elif "x" in body.lower():
+            parts = [p.strip() for p in body.lower().split("x")]
+        else:
+            parts = body.split()
     else:
         parts = list(text)
     try:
         shape = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise UsageError(f"bad input shape {text!r}: give positive integers, e.g. 1,64,56,56.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(bad) from None
     if not shape or any(d <= 0 for d in shape):
-        raise UsageError(f"bad input shape {text!r}: give positive integers, e.g. 1,64,56,56.")
+        raise UsageError(bad)
+    check_input_size(shape, text)
     return shape
 
 
