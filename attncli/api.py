@@ -146,6 +146,7 @@ def export(
     rtol: float | None = None,
     device: str | None = None,
     provider: str | None = None,
+    allow_trace_warnings: bool = False,
 ) -> Any:
     """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``), then
     unless ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts,
@@ -154,6 +155,9 @@ def export(
     ``dynamic="all"`` on a model whose own forward takes one spatial size only exports with
     ``dynamic="batch"``: the result's ``dynamic`` says which was used. Asking for ``"spatial"``
     on such a model is a usage error.
+
+    The exporter's TracerWarnings from the model's code are in the result's ``trace_warnings``;
+    unless ``allow_trace_warnings`` they fail the export (the file stays, for inspection).
 
     Returns an ``attncli.onnx_export.ExportResult``; its ``parity`` (a ``ParityReport``, truthy when
     it passed) is None without verification. A failed verification does not raise: the file stays.
@@ -171,7 +175,9 @@ def export(
     onnx_export.check_destination(output, request.display_name, opset, force)
     built = _build(request)
     dynamic = onnx_export.resolve_dynamic(built, dynamic)
-    result = onnx_export.export_onnx(built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force)
+    result = onnx_export.export_onnx(
+        built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
+    )
     if verify:
         result.parity = parity.verify_onnx(
             built, result.path, atol=atol, rtol=rtol,
@@ -194,11 +200,13 @@ def verify(
     rtol: float | None = None,
     seeds: int = 1,
     shapes: Iterable[str | Iterable[int]] = (),
+    shapes_only: bool = False,
     device: str | None = None,
     provider: str | None = None,
 ) -> Any:
     """Rebuild the model from the same spec (same seed, same weights) and compare it with the ONNX
     file in onnxruntime on the execution provider of ``device`` (``provider`` is its old name).
+    ``shapes`` are checked after the planned ones; with ``shapes_only`` they replace them.
     Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
     from attncli import parity
 
@@ -207,7 +215,7 @@ def verify(
         built, file,
         atol=parity.DEFAULT_ATOL if atol is None else atol,
         rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-        seeds=seeds, shapes=list(shapes), provider=_onnxruntime_device(provider or device),
+        seeds=seeds, shapes=list(shapes), shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
     )
 
 
@@ -245,7 +253,7 @@ def check(
     if on_plan:
         on_plan(cases)
     return gate.run_check(
-        cases, jobs=jobs, timeout=timeout or gate.DEFAULT_TIMEOUT_S, fail_fast=fail_fast,
+        cases, jobs=jobs, timeout=gate.DEFAULT_TIMEOUT_S if timeout is None else timeout, fail_fast=fail_fast,
         on_start=on_start, on_result=on_result, opsets=opset_list, shard=shard_spec,
     )
 
@@ -270,6 +278,6 @@ def _check_dynamic(dynamic: str) -> None:
     from attncli.onnx_export import DYNAMIC_CHOICES
 
     if dynamic not in DYNAMIC_CHOICES:
-        raise UsageError(f"dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.")
+        raise UsageError(f"dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.", option="dynamic")
 
 

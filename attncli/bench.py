@@ -18,7 +18,7 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from attncli.errors import UsageError
-from attncli.modelspec import ModelRequest, build
+from attncli.modelspec import ModelRequest, build, forward_errors
 from attncli.onnx_export import DEFAULT_OPSET
 from attncli.timing import resolve_device, summarize
 
@@ -71,7 +71,7 @@ def _ort_session(path: Path, device: str, threads: int | None) -> tuple[Any, str
         opts.inter_op_num_threads = 1
     wanted = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
     if wanted not in ort.get_available_providers():
-        raise UsageError(f"onnxruntime here has no {wanted}; install onnxruntime-gpu or use --device cpu.")
+        raise UsageError(f"onnxruntime here has no {wanted}; install onnxruntime-gpu or use the cpu device.", option="device")
     session = ort.InferenceSession(str(path), opts, providers=[wanted])
     return session, wanted
 
@@ -115,10 +115,14 @@ def bench(
 
     device = resolve_device(device)
     batch_sizes = list(batch_sizes) or [1]
-    if any(b < 1 for b in batch_sizes) or iters < 1 or warmup < 0:
-        raise UsageError("--batch-size and --iters must be positive and --warmup not negative.")
+    if any(b < 1 for b in batch_sizes):
+        raise UsageError(f"batch sizes must be positive, not {batch_sizes}.", option="batch_sizes")
+    if iters < 1:
+        raise UsageError(f"iters must be 1 or more, not {iters}.", option="iters")
+    if warmup < 0:
+        raise UsageError(f"warmup must be 0 or more, not {warmup}.", option="warmup")
     if threads is not None and threads < 1:
-        raise UsageError("--threads must be a positive integer.")
+        raise UsageError(f"threads must be a positive integer, not {threads}.", option="threads")
     built = build(request)
     previous_threads = torch.get_num_threads()
     if threads:
@@ -144,7 +148,7 @@ def bench(
                 torch.get_num_threads() if device == "cpu" else None, opset, warmup, iters,
             )
             gen = torch.Generator().manual_seed(request.seed)
-            with torch.inference_mode():
+            with torch.inference_mode(), forward_errors(built, action="forward (timed)", changed=batch_sizes != [built.input_shape[0]]):
                 for batch in batch_sizes:
                     x = torch.randn((batch, *built.input_shape[1:]), generator=gen)
                     xn = x.numpy()
@@ -178,9 +182,11 @@ def check_plot_target(path: str | Path) -> None:
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("--plot needs matplotlib: pip install 'attncli[plot]'.")
+        raise UsageError("plotting needs matplotlib: pip install 'attncli[plot]'.", option="plot")
+    if Path(path).is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; give a file name.", option="plot")
     if not Path(path).parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist.")
+        raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist.", option="plot")
 
 
 def plot_latency(result: BenchResult, path: str | Path) -> None:

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from attncli.blocks import POSITIONS
-from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, run_example
+from attncli.errors import UsageError
+from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, output_shapes, run_example
 
 BINARY_MEGA = 2**20  # ECA-Net's tables (thop) divide parameter counts by 2^20 ...
 BINARY_GIGA = 2**30  # ... and MAC counts by 2^30.
@@ -53,7 +54,8 @@ class ModelInfo:
     defaults: dict[str, Any]
     kwargs: dict[str, Any]
     input_shape: list[int]
-    output_shape: list[int]
+    output_shape: list[int] | None  # the output's shape; None when the forward returns several tensors
+    output_shapes: dict[str, list[int]]  # every output tensor by its path: output, output[0], output['logits']
     params: int
     trainable_params: int
     modules: list[ModuleRow] = field(default_factory=list)
@@ -63,6 +65,13 @@ class ModelInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_depth(depth: int) -> int:
+    """The depth of a module tree: 0 (the model alone) or more."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise UsageError(f"depth must be 0 or more, not {depth!r}.", option="depth")
+    return depth
 
 
 def module_rows(module: Any, depth: int) -> list[ModuleRow]:
@@ -148,8 +157,9 @@ def inserted_block(built: BuiltModel) -> dict[str, Any] | None:
 
 
 def describe(request: ModelRequest, depth: int = 2) -> ModelInfo:
+    check_depth(depth)
     built = build(request)
-    out = run_example(built)
+    shapes = output_shapes(run_example(built))
     spec = built.spec
     return ModelInfo(
         name=built.name,
@@ -160,7 +170,8 @@ def describe(request: ModelRequest, depth: int = 2) -> ModelInfo:
         defaults=jsonable(spec.defaults) if spec else {},
         kwargs=jsonable(built.kwargs),
         input_shape=list(built.input_shape),
-        output_shape=list(out.shape),
+        output_shape=shapes["output"] if list(shapes) == ["output"] else None,
+        output_shapes=shapes,
         params=built.num_params,
         trainable_params=sum(p.numel() for p in built.module.parameters() if p.requires_grad),
         modules=module_rows(built.module, depth),

@@ -16,13 +16,18 @@ This module imports torch and onnx only inside functions, so the CLI can read it
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import hashlib
 import json
 import os
 import re
 import secrets
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -50,6 +55,13 @@ DYNAMIC_CHOICES = ("batch", "spatial", "all", "none")
 DEFAULT_DYNAMIC = "all"
 INPUT_NAME = "input"
 _SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+# The temporary file's name: short, so that a target name of NAME_MAX (255 bytes) still works;
+# recognisable, so that a later export into the folder can find what a killed run left; and it says
+# which machine (a hash of the host name) and which process wrote it, so that only files whose
+# writer is gone are ever removed.
+TEMP_PREFIX = ".attncli-"
+TEMP_SUFFIX = ".part"
+_TEMP_NAME = re.compile(r"\.attncli-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{8}\.part")
 
 
 # ----------------------------------------------------------------------------- opsets and exporters
@@ -133,21 +145,55 @@ def default_path(name: str, opset: int) -> Path:
 
 
 def check_destination(path: str | Path | None, name: str, opset: int, force: bool = False) -> Path:
-    """The file to write (``path`` or the default), refused early when it cannot or must not be written."""
+    """The file to write (``path`` or the default), refused early when it cannot or must not be written.
+
+    This is an early courtesy, not the guarantee: another process may create the file meanwhile,
+    and the write itself refuses to replace it (see ``_put_in_place``).
+    """
     target = Path(path) if path is not None else default_path(name, opset)
     folder = target.parent
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder: give a file name, e.g. -o {target / default_path(name, opset)}.")
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists: pass --force to overwrite it, or choose another path with -o.")
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {target}: {folder} is not an existing folder.")
+    try:
+        if target.is_dir():
+            raise UsageError(f"{target} is a folder: give a file name, e.g. -o {target / default_path(name, opset)}.")
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists: pass --force to overwrite it, or choose another path with -o.")
+        if not folder.is_dir():
+            raise UsageError(f"cannot write {target}: {folder} is not an existing folder.")
+    except OSError as exc:  # a name over NAME_MAX, a loop of symbolic links...
+        raise UsageError(f"cannot write {_shorten(str(target))}: {exc.strerror or exc}.") from None
     if not os.access(folder, os.W_OK):  # root passes this whatever the mode; the write itself still checks
         raise UsageError(f"cannot write to folder {folder}: Permission denied.")
     return target
 
 
+def _shorten(text: str, keep: int = 120) -> str:
+    return text if len(text) <= keep else f"{text[:keep // 2]}...{text[-keep // 2:]}"
+
+
 # ----------------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True)
+class TraceWarning:
+    """A TracerWarning raised while the exporter traced the model: where in the model's code, and what.
+
+    Each says that a Python value computed from a tensor (a branch on ``x.mean() > 0``, a loop over
+    ``x.size(0)`` turned into an int) was frozen into the graph at its traced value: the file may
+    hold one branch of the model only.
+    """
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.summary}"
+
+    @property
+    def summary(self) -> str:
+        """The warning's first sentence (torch's messages go on to explain tracing in general)."""
+        first = self.message.strip().split(". ", 1)[0].rstrip(".")
+        return first + "."
 
 
 @dataclass
@@ -169,12 +215,37 @@ class ExportResult:
     # PyTorch's outputs for the example input, {output name: array}: verification reuses them
     # for its first case instead of running a deep net once more.
     example_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The exporter's TracerWarnings from the model's own code; they fail the export unless allowed.
+    trace_warnings: list[TraceWarning] = field(default_factory=list)
+    allow_trace_warnings: bool = False
+    # Temporary files of killed exports (their writer is gone) removed from the folder before writing.
+    removed_stale: list[str] = field(default_factory=list)
+
+    @property
+    def trace_problem(self) -> str:
+        """One line when the trace warned and that was not allowed, else ''."""
+        if not self.trace_warnings or self.allow_trace_warnings:
+            return ""
+        n = len(self.trace_warnings)
+        more = f" (and {n - 1} more)" if n > 1 else ""
+        first = self.trace_warnings[0]
+        return (
+            f"the exporter's trace warned at {first.file}:{first.line} that the file may not follow the model on other"
+            f" inputs: {first.summary.rstrip('.')}{more}"
+        )
+
+    @property
+    def passed(self) -> bool:
+        """No disallowed trace warning, and verification (when it ran) passed."""
+        return not self.trace_problem and (self.parity is None or bool(self.parity))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         data["dynamic_axes"] = {str(k): v for k, v in self.dynamic_axes.items()}
         data["parity"] = self.parity.as_dict() if self.parity is not None else None
+        data["passed"] = self.passed
+        data["trace_problem"] = self.trace_problem or None
         del data["example_outputs"]
         return data
 
@@ -189,30 +260,37 @@ def export_onnx(
     dynamic: str = "batch",
     exporter: str = "auto",
     force: bool = False,
+    *,
+    allow_trace_warnings: bool = False,
 ) -> ExportResult:
     """Export ``built`` (a BuiltModel) to ``path``, check the file, and only then put it in place.
 
-    The file is written to a temporary name in the destination folder and renamed over ``path``
-    once the checker, shape inference and the opset check have passed, so an error or Ctrl-C never
-    leaves a half-written or wrong-opset model behind.
-    """
-    from attncli.modelspec import run_example
+    The file is written to a temporary name in the destination folder and moved to ``path`` once
+    the checker, shape inference and the opset check have passed, so an error, Ctrl-C or SIGTERM
+    never leaves a half-written or wrong-opset model behind. Without ``force`` the move never
+    replaces a file, even one that another process created during the export.
 
+    The exporter's TracerWarnings from the model's code are returned in ``trace_warnings``; unless
+    ``allow_trace_warnings``, they make ``passed`` False (the file is still written, for inspection).
+    The model runs on copies of its example input: a forward that writes into its input leaves
+    ``built.example`` as it was.
+    """
     which = choose_exporter(int(opset), exporter)
     target = check_destination(path, built.name, opset, force)
     folder = target.parent
 
     rank = len(built.input_shape)
     axes = dynamic_axes_for(rank, dynamic)
-    outputs = run_example(built)
+    outputs = _run_model(built)
     output_names, output_axes, tensors = _output_axes(outputs, built.input_shape, axes)
 
     start = time.perf_counter()
-    model = _run_exporter(built, which, int(opset), axes, output_names, output_axes)
+    model, trace_warnings = _run_exporter(built, which, int(opset), axes, output_names, output_axes)
     model = _finish_model(model, built, which, axes)
     seconds = time.perf_counter() - start
     data = _serialize(model, built.name)
-    _write_checked(data, target, folder, int(opset), which)
+    removed = remove_stale_temp_files(folder)
+    _write_checked(data, target, folder, int(opset), which, force)
     return ExportResult(
         path=str(target),
         model=built.name,
@@ -228,7 +306,42 @@ def export_onnx(
         export_seconds=seconds,
         metadata={p.key: p.value for p in model.metadata_props},
         example_outputs={n: t.detach().cpu().numpy() for n, t in zip(output_names, tensors)},
+        trace_warnings=trace_warnings,
+        allow_trace_warnings=allow_trace_warnings,
+        removed_stale=[str(p) for p in removed],
     )
+
+
+def _run_model(built: Any) -> Any:
+    """The model's outputs for a copy of its example input, its prints sent to stderr."""
+    from attncli.modelspec import run_example
+
+    with model_prints_to_stderr():
+        return run_example(built, built.example.clone())
+
+
+@contextlib.contextmanager
+def model_prints_to_stderr() -> Iterator[None]:
+    """Run a model's forward with whatever it prints sent to stderr, at the Python level and at the
+    file-descriptor level (a C extension's printf): stdout carries attncli's JSON, and a model that
+    prints must not break it."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    saved = None
+    try:
+        try:
+            saved = os.dup(1)
+            os.dup2(2, 1)
+        except OSError:
+            saved = None
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _output_axes(outputs: Any, input_shape: tuple[int, ...], axes: dict[int, str]) -> tuple[list[str], list[dict[int, str]], list[Any]]:
@@ -254,10 +367,17 @@ def _output_axes(outputs: Any, input_shape: tuple[int, ...], axes: dict[int, str
 
 
 @contextlib.contextmanager
-def _quiet_exporters() -> Iterator[None]:
+def _quiet_exporters() -> Iterator[list[warnings.WarningMessage]]:
     """Silence the exporters: warnings, progress logs, and the TorchScript exporter's C++ dump of
-    the whole graph on stdout when it fails (its log switch is left on by a bug in torch 2.x)."""
+    the whole graph on stdout when it fails (its log switch is left on by a bug in torch 2.x).
+
+    One kind of warning is kept, in the list it yields: the tracer's TracerWarnings from the model's
+    own code. They are the only sign that a Python branch or loop on a tensor's value was frozen.
+    Those raised inside torch's own modules stay ignored, as torch itself ignores them.
+    """
     import logging
+
+    from torch.jit import TracerWarning
 
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
     levels = [lg.level for lg in loggers]
@@ -275,9 +395,13 @@ def _quiet_exporters() -> Iterator[None]:
                 os.dup2(sink.fileno(), fd)
             except OSError:
                 pass
-        with warnings.catch_warnings():
+        # the model's prints go to the sink too when sys.stdout is not file descriptor 1
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):
+            # the last filter added is the first tried
             warnings.simplefilter("ignore")
-            yield
+            warnings.filterwarnings("always", category=TracerWarning)
+            warnings.filterwarnings("ignore", category=TracerWarning, module="torch.(?!jit)")
+            yield caught
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
@@ -290,37 +414,46 @@ def _quiet_exporters() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _trace_warnings(caught: list[warnings.WarningMessage]) -> list[TraceWarning]:
+    from torch.jit import TracerWarning
+
+    found = [TraceWarning(w.filename, int(w.lineno or 0), str(w.message)) for w in caught if issubclass(w.category, TracerWarning)]
+    return list(dict.fromkeys(found))  # one per place and message, in order
+
+
 def _run_exporter(
     built: Any, which: str, opset: int, axes: dict[int, str], output_names: list[str], output_axes: list[dict[int, str]]
-) -> Any:
-    """Run one exporter in memory and return the ONNX ModelProto (no file, no external-data side files)."""
+) -> tuple[Any, list[TraceWarning]]:
+    """Run one exporter in memory: the ONNX ModelProto (no file, no external-data side files) and
+    the TracerWarnings from the model's code."""
     import io
 
     import onnx
     import torch
 
+    example = built.example.clone()  # a forward that writes into its input must not change the example
     try:
-        with _quiet_exporters(), torch.no_grad():
+        with _quiet_exporters() as caught, torch.no_grad():
             if which == "torchscript":
                 buffer = io.BytesIO()
                 dynamic_axes = {INPUT_NAME: axes} if axes else None
                 if axes:
                     dynamic_axes.update({n: a for n, a in zip(output_names, output_axes) if a})
                 torch.onnx.export(
-                    built.module, (built.example,), buffer, dynamo=False, opset_version=opset,
+                    built.module, (example,), buffer, dynamo=False, opset_version=opset,
                     input_names=[INPUT_NAME], output_names=output_names, dynamic_axes=dynamic_axes,
                     do_constant_folding=True,
                 )
-                return onnx.load_model_from_string(buffer.getvalue())
+                return onnx.load_model_from_string(buffer.getvalue()), _trace_warnings(caught)
             # Named string axes become Dim.DYNAMIC and keep their names in the file; unlike a named
             # torch.export.Dim they do not refuse an example of batch size 1.
             shapes = (dict(axes),) if axes else None
             program = torch.onnx.export(
-                built.module, (built.example,), None, dynamo=True, opset_version=opset,
+                built.module, (example,), None, dynamo=True, opset_version=opset,
                 input_names=[INPUT_NAME], output_names=output_names, dynamic_shapes=shapes,
                 external_data=False, verbose=False, optimize=True, report=False,
             )
-            return program.model_proto
+            return program.model_proto, _trace_warnings(caught)
     except (UsageError, CheckFailed):
         raise
     except KeyboardInterrupt:
@@ -404,41 +537,171 @@ def _serialize(model: Any, name: str) -> bytes:
         raise UsageError(f"{name} is larger than 2 GB as ONNX; attncli writes single-file models only ({exc}).") from exc
 
 
-def _write_checked(data: bytes, target: Path, folder: Path, opset: int, which: str) -> None:
-    """Temp file in the destination folder, checker (full), opset read back, then an atomic rename.
+def _write_checked(data: bytes, target: Path, folder: Path, opset: int, which: str, force: bool = False) -> None:
+    """Temp file in the destination folder, checker (full), opset read back, then put in place.
 
-    The temporary name is chosen before the file exists, so that a Ctrl-C landing at any point
-    after its creation finds the name to delete.
+    The temporary name is chosen before the file exists, so that a Ctrl-C or SIGTERM landing at
+    any point after its creation finds the name to delete.
     """
     import onnx
 
-    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.part"
-    try:
+    tmp = folder / temp_name()
+    ours = True  # from before os.open: a signal may land between its return and the next line
+    with _termination_unwinds():
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
-        except FileExistsError:  # 32 random bits collided with another file: leave it alone
-            raise
-        except OSError as exc:
-            raise UsageError(f"cannot write to folder {folder}: {exc.strerror or exc}.") from exc
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-        except Exception as exc:
-            raise CheckFailed(f"the {which} exporter wrote a model the ONNX checker rejects: {str(exc).strip().splitlines()[0]}") from exc
-        written = read_opset(onnx.load(str(tmp), load_external_data=False))
-        if written != opset:
-            hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
-                    f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
-            raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
+            except FileExistsError:  # 32 random bits collided with another file of this process: leave it alone
+                ours = False
+                raise
+            except OSError as exc:
+                raise UsageError(f"cannot write to folder {folder}: {exc.strerror or exc}.") from exc
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                onnx.checker.check_model(str(tmp), full_check=True)
+            except Exception as exc:
+                raise CheckFailed(f"the {which} exporter wrote a model the ONNX checker rejects: {str(exc).strip().splitlines()[0]}") from exc
+            written = read_opset(onnx.load(str(tmp), load_external_data=False))
+            if written != opset:
+                hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
+                        f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
+                raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+            _put_in_place(tmp, target, force)
+        finally:
+            if ours:  # after a rename it is gone already; after a link, this name is a second one
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def _put_in_place(tmp: Path, target: Path, force: bool) -> None:
+    """``tmp`` becomes ``target``: replacing it with ``force``, else only if no file has that name.
+
+    Without ``force``, a hard link is the test and the creation in one step (link(2) fails when the
+    name exists), so of two exports racing to one new path exactly one wins and the other is told.
+    A file system without hard links gets the same guarantee from an O_EXCL creation that reserves
+    the name, then a rename over the (empty) reservation.
+    """
+    if force:
         os.replace(tmp, target)
-    except BaseException as exc:
-        if not isinstance(exc, FileExistsError):  # that name belongs to someone else's file
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise
+        return
+    taken = UsageError(
+        f"{target} already exists (another process created it during this export): pass --force to overwrite it,"
+        " or choose another path with -o."
+    )
+    try:
+        os.link(tmp, target)
+        return
+    except FileExistsError:
+        raise taken from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EACCES):
+            raise UsageError(f"cannot write {_shorten(str(target))}: {exc.strerror or exc}.") from exc
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except FileExistsError:
+        raise taken from None
+    os.replace(tmp, target)
+
+
+def temp_name() -> str:
+    """``.attncli-<host>-<pid>-<random>.part``: at most 45 bytes, whatever the target's name."""
+    return f"{TEMP_PREFIX}{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+@functools.cache
+def _host_tag() -> str:
+    # process ids are per machine: a folder shared between machines holds other machines' live files
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that exports killed outright (SIGKILL, a power cut) left in ``folder``.
+
+    Only names of the form ``temp_name`` gives are considered, written on this machine by a process
+    that is no longer running: a live export's file, another machine's and any other file are left
+    alone. A process id reused since is taken as alive, which errs on the side of keeping the file.
+    Returns the files removed.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return []
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if not match or match.group(1) != _host_tag():
+            continue
+        pid = int(match.group(2))
+        try:
+            if pid == os.getpid() or _process_alive(pid) or not entry.is_file(follow_symlinks=False):
+                continue
+            os.unlink(entry.path)
+        except OSError:  # removed meanwhile by another export, or not ours to remove
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a process id a writer can have: keep its file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, and belongs to another user
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) writes nothing any more
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that cleanup code runs on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP unwind the stack as Ctrl-C does, so the temporary file is deleted;
+    then the process ends by the same signal, as it would have without this.
+
+    Only signals left at their default action are taken over (a handler someone installed, or
+    ``nohup``'s ignored SIGHUP, is kept), and only in the main thread, where Python runs handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: Any) -> None:
+        raise _Terminated(signum)
+
+    taken = []
+    try:
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+                signal.signal(sig, unwind)
+                taken.append(sig)
+        yield
+    except _Terminated as exc:
+        for sig in taken:
+            signal.signal(sig, signal.SIG_DFL)
+        taken = []
+        signal.raise_signal(exc.signum)  # to this thread, synchronously: the default action ends the process here
+        raise SystemExit(128 + exc.signum) from None  # were the signal blocked
+    finally:
+        for sig in taken:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def read_opset(model: Any) -> int | None:
@@ -462,7 +725,7 @@ def accepts_other_spatial_sizes(built: Any) -> bool:
         return False
     other = shape[:2] + [max(8, d // 2 + 3) for d in shape[2:]]
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), model_prints_to_stderr():
             built.module(torch.zeros(other))
         return True
     except Exception:

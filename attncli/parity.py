@@ -1,9 +1,14 @@
 """Numerical parity between the PyTorch model and its ONNX file in onnxruntime.
 
 Two runners with one job each, ``infer(feeds) -> {name: array}``, are fed the same seeded inputs at
-every shape the file accepts; each output pair is compared element by element under ``PARITY_RULE``
-(Polygraphy's elementwise check), and shapes and dtypes must match exactly. A comparison is an
-object that carries its statistics and is truthy when it passes.
+every shape the file accepts, each runner its own copy (a forward that writes into its input must
+not change what the other one sees); each output pair is compared element by element under
+``PARITY_RULE`` (Polygraphy's elementwise check), and shapes and dtypes must match exactly. A
+comparison is an object that carries its statistics and is truthy when it passes.
+
+The inputs come from several distributions (``INPUT_DISTRIBUTIONS``): a traced graph keeps the one
+branch of a Python ``if`` on a tensor's value that its example took, and only an input that takes the
+other branch shows it.
 
 PyTorch runs on the CPU in float32 as the reference whatever provider onnxruntime uses.
 """
@@ -21,6 +26,19 @@ from attncli.errors import CheckFailed, UsageError
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+# Each input is a seed's standard-normal draw z, shifted and scaled: (shift, scale) -> shift + scale * z.
+# A shift of 2 standard deviations puts the mean (and 98% of the elements) on one side of zero, so
+# a branch on the sign of a mean, a sum or a max takes each side at least once; the scale of 4 moves
+# a branch on a magnitude (a norm, a variance, a max over a threshold). "normal" is the draw of the
+# model's own example input. Every shape gets "normal"; the others run at the smallest shape only,
+# which keeps their cost down while a frozen branch still shows (it does not depend on the size).
+INPUT_DISTRIBUTIONS: dict[str, tuple[float, float]] = {
+    "normal": (0.0, 1.0),
+    "positive": (2.0, 1.0),
+    "negative": (-2.0, 1.0),
+    "scaled": (0.0, 4.0),
+}
 
 # The one statement of the rule: compare_outputs implements it, reports and docs/conventions.md quote it.
 # It is Polygraphy's elementwise check, (absdiff > atol) & (absdiff / |expected| > rtol), not numpy's
@@ -112,14 +130,21 @@ def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT
     )
 
 
+def describe_distribution(name: str) -> str:
+    """``normal`` -> ``N(0, 1)``, ``negative`` -> ``N(-2, 1)``, ``scaled`` -> ``N(0, 4^2)``."""
+    shift, scale = INPUT_DISTRIBUTIONS[name]
+    return f"N({shift:+g}, {scale:g}^2)".replace("N(+0, ", "N(0, ").replace(", 1^2)", ", 1)")
+
+
 @dataclass
 class ParityCase:
-    """All outputs at one input shape and seed."""
+    """All outputs at one input shape, seed and input distribution."""
 
     shape: tuple[int, ...]
     seed: int
     outputs: list[OutputComparison] = field(default_factory=list)
     problem: str = ""  # a runner failed at this shape
+    distribution: str = "normal"  # a key of INPUT_DISTRIBUTIONS
 
     @property
     def passed(self) -> bool:
@@ -157,6 +182,7 @@ class ParityCase:
         return {
             "shape": list(self.shape),
             "seed": self.seed,
+            "distribution": self.distribution,
             "max_abs": _finite(self.max_abs),
             "mean_abs": _finite(self.mean_abs),
             "max_rel": _finite(self.max_rel),
@@ -207,6 +233,10 @@ class ParityReport:
         return list(dict.fromkeys(c.shape for c in self.cases))
 
     @property
+    def distributions(self) -> list[str]:
+        return list(dict.fromkeys(c.distribution for c in self.cases))
+
+    @property
     def max_abs(self) -> float:
         return max((c.max_abs for c in self.cases), default=math.inf)
 
@@ -237,12 +267,19 @@ class ParityReport:
     @property
     def message(self) -> str:
         """One line: the verdict and the worst figure, or what went wrong first."""
-        n = len(self.shapes)
+        n, k = len(self.shapes), len(self.distributions)
         if self.passed:
-            return f"PASSED at {n} shape{'s' * (n != 1)}: max abs error {self.max_abs:.2e} ({self.rule})"
+            return (
+                f"PASSED at {n} shape{'s' * (n != 1)} and {k} input distribution{'s' * (k != 1)}:"
+                f" max abs error {self.max_abs:.2e} ({self.rule})"
+            )
         bad = self.failed_cases
         first = bad[0]
         where = ",".join(map(str, first.shape))
+        if first.distribution != "normal":
+            where += f" ({first.distribution} input {describe_distribution(first.distribution)}, seed {first.seed})"
+        else:
+            where += f" (seed {first.seed})"
         if first.problem:
             detail = first.problem
         else:
@@ -250,7 +287,7 @@ class ParityReport:
             detail = worst.problem or (
                 f"{worst.name}: max abs {worst.max_abs:.2e}, {worst.mismatch_ratio:.1%} of elements fail ({self.rule})"
             )
-        return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where} (seed {first.seed}): {detail}"
+        return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where}: {detail}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -263,6 +300,7 @@ class ParityReport:
             "rtol": self.rtol,
             "rule": PARITY_RULE,
             "input": {"name": self.input_name, "shape": self.file_input_shape},
+            "distributions": {d: describe_distribution(d) for d in self.distributions},
             "dynamic_axes": {str(k): v for k, v in self.dynamic_axes.items()},
             "warnings": self.warnings,
             "cases": [c.as_dict() for c in self.cases],
@@ -284,8 +322,11 @@ class TorchRunner:
         import numpy as np
         import torch
 
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names]
-        with torch.inference_mode():
+        from attncli.onnx_export import model_prints_to_stderr
+
+        # a copy: the module may write into its input (x.mul_(2)), and the caller's array is not its to change
+        args = [torch.from_numpy(np.array(feeds[n], copy=True, order="C")) for n in self.input_names]
+        with torch.inference_mode(), model_prints_to_stderr():
             out = self.module(*args)
         tensors = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(tensors) != len(self.output_names):
@@ -320,7 +361,9 @@ class OnnxRuntimeRunner:
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        values = self.session.run(self.output_names, feeds)
+        import numpy as np
+
+        values = self.session.run(self.output_names, {n: np.array(a, copy=True) for n, a in feeds.items()})
         return dict(zip(self.output_names, values))
 
 
@@ -416,12 +459,31 @@ def plan_shapes(base: Sequence[int], dynamic_axes: Iterable[int], extra: Iterabl
     return list(dict.fromkeys(plans))
 
 
-def seeded_input(shape: Sequence[int], seed: int) -> Any:
-    """Standard-normal float32 input from a generator of its own (the same draw as the model's example)."""
+def seeded_input(shape: Sequence[int], seed: int, distribution: str = "normal") -> Any:
+    """Float32 input from a generator of its own: the seed's standard-normal draw (the same draw as
+    the model's example), shifted and scaled as ``INPUT_DISTRIBUTIONS[distribution]`` says."""
     import torch
 
     gen = torch.Generator().manual_seed(int(seed))
-    return torch.randn(tuple(shape), generator=gen).numpy()
+    x = torch.randn(tuple(shape), generator=gen)
+    shift, scale = INPUT_DISTRIBUTIONS[distribution]
+    if (shift, scale) != (0.0, 1.0):
+        x = x * scale + shift
+    return x.numpy()
+
+
+def plan_cases(
+    shapes: Sequence[tuple[int, ...]], seeds: Sequence[int], distributions: Sequence[str] = tuple(INPUT_DISTRIBUTIONS)
+) -> list[tuple[tuple[int, ...], int, str]]:
+    """(shape, seed, distribution) for each run: every shape and seed at the first distribution,
+    then the other distributions at the smallest shape (the first of equals)."""
+    if not shapes or not distributions:
+        return []
+    first, *others = distributions
+    plan = [(shape, seed, first) for shape in shapes for seed in seeds]
+    smallest = min(shapes, key=math.prod)
+    plan += [(smallest, seed, d) for d in others for seed in seeds]
+    return plan
 
 
 # ----------------------------------------------------------------------------- verify
@@ -435,11 +497,16 @@ def verify_onnx(
     rtol: float = DEFAULT_RTOL,
     seeds: int = 1,
     shapes: Iterable[str | Sequence[int]] = (),
+    shapes_only: bool = False,
+    distributions: Iterable[str] = tuple(INPUT_DISTRIBUTIONS),
     provider: str = "cpu",
     example_outputs: dict[str, Any] | None = None,
 ) -> ParityReport:
-    """Compare ``built`` (a BuiltModel) with the ONNX file at every planned shape and seed.
+    """Compare ``built`` (a BuiltModel) with the ONNX file at every planned shape, seed and input
+    distribution (see ``plan_shapes`` and ``plan_cases``).
 
+    ``shapes`` are checked after the planned ones; with ``shapes_only`` they replace them, for a
+    model that is valid at some sizes only (its example's shape is then not required to fit the file).
     ``example_outputs``: PyTorch's outputs for ``built.example`` when the caller already has them
     (the exporter ran it); the first case then skips one forward pass of the model.
     """
@@ -448,6 +515,13 @@ def verify_onnx(
     check_tolerances(atol, rtol)
     if seeds < 1:
         raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
+    distributions = list(dict.fromkeys(distributions))
+    unknown = [d for d in distributions if d not in INPUT_DISTRIBUTIONS]
+    if unknown or not distributions:
+        raise UsageError(f"input distributions are {', '.join(INPUT_DISTRIBUTIONS)}, not {', '.join(unknown) or 'none'}.")
+    shapes = list(shapes)
+    if shapes_only and not shapes:
+        raise UsageError("shapes_only needs at least one shape in shapes.")
     model = load_onnx(path)
     inputs = model_inputs(model)
     if len(inputs) != 1:
@@ -457,7 +531,8 @@ def verify_onnx(
     if spec.elem_type != 1:  # TensorProto.FLOAT
         raise UsageError(f"{path} takes input {spec.name!r} of ONNX element type {spec.elem_type}; attncli feeds float32.")
     base = tuple(built.input_shape)
-    _check_shape_fits(spec, base, path, f"{built.name}'s example input", hint=" Build the model with the options used at export (-p, --input-shape).")
+    if not shapes_only:
+        _check_shape_fits(spec, base, path, f"{built.name}'s example input", hint=" Build the model with the options used at export (-p, --input-shape).")
 
     extra = []
     for item in shapes:
@@ -474,11 +549,11 @@ def verify_onnx(
         input_name=spec.name, file_input_shape=list(spec.dims), dynamic_axes=spec.dynamic_axes,
     )
     seed0 = built.request.seed
-    for shape in plan_shapes(base, spec.dynamic_axes, extra):
-        for seed in range(seed0, seed0 + seeds):
-            same_input = (shape, seed) == (base, seed0)
-            known = example_outputs if same_input and len(example_outputs or ()) == len(runner.output_names) else None
-            report.cases.append(_run_case(reference, runner, spec.name, shape, seed, atol, rtol, known))
+    planned = list(dict.fromkeys(extra)) if shapes_only else plan_shapes(base, spec.dynamic_axes, extra)
+    for shape, seed, distribution in plan_cases(planned, range(seed0, seed0 + seeds), distributions):
+        same_input = (shape, seed, distribution) == (base, seed0, "normal")
+        known = example_outputs if same_input and len(example_outputs or ()) == len(runner.output_names) else None
+        report.cases.append(_run_case(reference, runner, spec.name, shape, seed, atol, rtol, known, distribution))
     return report
 
 
@@ -495,10 +570,10 @@ def _check_shape_fits(spec: OnnxInput, shape: tuple[int, ...], path: Any, what: 
 
 def _run_case(
     reference: TorchRunner, runner: OnnxRuntimeRunner, name: str, shape: tuple[int, ...], seed: int, atol: float, rtol: float,
-    known: dict[str, Any] | None = None,
+    known: dict[str, Any] | None = None, distribution: str = "normal",
 ) -> ParityCase:
-    case = ParityCase(shape, seed)
-    feeds = {name: seeded_input(shape, seed)}
+    case = ParityCase(shape, seed, distribution=distribution)
+    feeds = {name: seeded_input(shape, seed, distribution)}  # each runner copies it
     try:
         expected = reference.infer(feeds) if known is None else dict(zip(runner.output_names, known.values()))
     except Exception as exc:

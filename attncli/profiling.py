@@ -15,10 +15,10 @@ from typing import Any
 from collections.abc import Iterable
 
 from attncli import registry
-from attncli.counting import CostCount, count_costs, count_params
-from attncli.describe import ReferenceComparison, compare_reference, jsonable, relative_diff
+from attncli.counting import CostCount, count_costs, count_params, eval_mode
+from attncli.describe import ReferenceComparison, check_depth, compare_reference, jsonable, relative_diff
 from attncli.errors import UsageError
-from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build
+from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, forward_errors, run_example
 from attncli.timing import LatencyStats, check_settings, measure_latency, resolve_device, DEFAULT_ITERS, DEFAULT_WARMUP
 
 NO_BASELINE = "none"  # --baseline none: skip the comparison
@@ -242,18 +242,14 @@ class LatencySettings:
 
 
 def _traced_costs(built: BuiltModel) -> CostCount:
-    try:
-        return count_costs(built.module, built.example)
-    except (RuntimeError, ValueError, IndexError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"{built.name} rejects an input of shape {','.join(map(str, built.input_shape))}: {first}."
-            " Give --input-shape to match the model."
-        ) from exc
+    with eval_mode(built.module):  # a caller's module in training mode keeps its BN statistics
+        run_example(built)  # an input the model refuses, or an output it cannot give, is said as such first
+    with forward_errors(built, action="forward (traced to count its operations)"):
+        return count_costs(built.module, built.example.clone())
 
 
 def _time(built: BuiltModel, settings: LatencySettings, batch_sizes: list[int] | None) -> list[LatencyStats]:
-    try:
+    with forward_errors(built, action="forward (timed)", changed=bool(batch_sizes)):
         return measure_latency(
             built.module,
             tuple(built.input_shape),
@@ -265,9 +261,6 @@ def _time(built: BuiltModel, settings: LatencySettings, batch_sizes: list[int] |
             threads=settings.threads,
             seed=built.request.seed,
         )
-    except (RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"timing {built.name} failed: {first}") from exc
 
 
 def profile_built(
@@ -278,8 +271,7 @@ def profile_built(
     baseline: str | None = None,
 ) -> ProfileReport:
     """Profile an already built model. ``latency=None`` skips timing."""
-    if depth < 0:
-        raise UsageError("--depth must be 0 or more.")
+    check_depth(depth)
     if latency is not None:
         latency = latency.resolved()
     module = built.module
@@ -336,7 +328,7 @@ def profile_built(
 
     notes = [
         f"latency at batch {lat.batch_size} varies by {lat.std_ms / lat.mean_ms:.0%} (std / mean):"
-        " the machine may be busy; repeat, raise --iters or set --threads"
+        " the machine may be busy; repeat, with more iterations (iters) or a fixed thread count (threads)"
         for lat in sweep
         if lat.mean_ms > 0 and lat.std_ms / lat.mean_ms > UNSTEADY_TIMING
     ]
@@ -372,6 +364,7 @@ def profile(
     baseline: str | None = None,
 ) -> ProfileReport:
     """Build ``request`` once and profile it (settings are checked before building)."""
+    check_depth(depth)
     if latency is not None:
         latency = latency.resolved()
     return profile_built(build(request), depth=depth, latency=latency, baseline=baseline)
@@ -385,7 +378,7 @@ def built_from_module(module: Any, input_shape: Iterable[int], seed: int = 0) ->
 
     shape = parse_shape(input_shape)
     if shape is None:
-        raise UsageError("give the input shape of your module, e.g. input_shape=(1, 64, 56, 56).")
+        raise UsageError("give the input shape of your module, e.g. input_shape=(1, 64, 56, 56).", option="input_shape")
     name = type(module).__name__
     gen = torch.Generator().manual_seed(seed)
     return BuiltModel(

@@ -87,7 +87,7 @@ class Registry:
     def select(self, patterns: Iterable[str] = (), kind: str | None = None) -> list[Spec]:
         """Entries whose name or alias matches any shell wildcard (all when none), sorted by name."""
         if kind is not None and kind not in KINDS:
-            raise UsageError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+            raise UsageError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}.", option="kind")
         pats = [p.lower() for p in patterns] or ["*"]
         out = []
         for name in self.names():

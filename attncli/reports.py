@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,43 @@ def json_text(data: Any) -> str:
     return json.dumps(finite_or_none(data), indent=2, default=str, allow_nan=False) + "\n"
 
 
+NAME_MAX = 255  # bytes in one file or folder name
+
+
+def _short(text: object, limit: int = 96) -> str:
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit // 2]}…{text[-(limit // 2 - 1):]}"
+
+
 def check_report_target(path: str | Path) -> Path:
-    """Refuse a report path whose folder does not exist (before any work, and again at writing)."""
+    """Refuse a report path that cannot be written (before any work, and again at writing): a
+    folder, a name too long, a missing folder, or a folder where no file can be created."""
     target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"cannot write {path}: it is a folder; give a file name.")
+    shown = _short(path)
+    for part in target.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise UsageError(
+                f"cannot write {shown}: a file or folder name may be at most {NAME_MAX} bytes, and one here has"
+                f" {len(os.fsencode(part))}.",
+                option="output",
+            )
+    try:
+        is_dir = stat.S_ISDIR(target.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        is_dir = False
+    except OSError as exc:
+        raise UsageError(f"cannot write {shown}: {exc.strerror or exc}.", option="output") from None
+    if is_dir:
+        raise UsageError(f"cannot write {shown}: it is a folder; give a file name.", option="output")
     if not target.parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {target.parent} does not exist.")
+        raise UsageError(f"cannot write {shown}: folder {_short(target.parent)} does not exist.", option="output")
+    try:  # a folder where nothing can be created (read-only, /proc) fails now, not after the work
+        fd, probe = tempfile.mkstemp(prefix=".attncli-", suffix=".probe", dir=target.parent)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(f"cannot write {shown}: no file can be created in {_short(target.parent)} ({reason}).", option="output") from None
+    os.close(fd)
+    os.unlink(probe)
     return target
 
 
@@ -48,14 +79,14 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".attncli-", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}.") from None
+        raise UsageError(f"cannot write {_short(path)}: {exc.strerror or exc}.", option="output") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}.") from None
+        raise UsageError(f"cannot write {_short(path)}: {exc.strerror or exc}.", option="output") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -130,7 +130,8 @@ def test_json_output_and_composed_model_names(cli, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["path"] == "resnet18_eca_opset13.onnx" and data["opset"] == 13 and data["exporter"] == "torchscript"
-    assert data["parity"]["passed"] is True and len(data["parity"]["cases"]) == 3
+    # three shapes at N(0, 1), then three more input distributions at the smallest shape
+    assert data["parity"]["passed"] is True and len(data["parity"]["cases"]) == 3 + 3
     assert file_opset(tmp_path / "resnet18_eca_opset13.onnx") == 13
 
 
@@ -150,7 +151,10 @@ def test_sknet50_end_to_end_at_64x64(cli, tmp_path):
     data = json.loads(result.stdout)
     assert data["model"] == "sknet50" and data["num_params"] > 27_000_000
     parity = data["parity"]
-    assert parity["passed"] and [c["shape"] for c in parity["cases"]] == [[1, 3, 64, 64], [3, 3, 32, 32], [2, 3, 49, 57]]
+    # the shifted and scaled inputs go at the smallest shape: 3*32*32 = 3,072 < 1*64*64 = 4,096 < 2*49*57 = 5,586
+    shapes = [[1, 3, 64, 64], [3, 3, 32, 32], [2, 3, 49, 57]] + [[3, 3, 32, 32]] * 3
+    assert parity["passed"] and [c["shape"] for c in parity["cases"]] == shapes
+    assert [c["distribution"] for c in parity["cases"]] == ["normal"] * 3 + ["positive", "negative", "scaled"]
     assert all(c["max_abs"] <= 1e-5 for c in parity["cases"])
 
 

@@ -62,7 +62,7 @@ def test_shards_are_disjoint_and_cover_every_case():
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "1-4", "a/b", "2/0"])
 def test_bad_shard_is_a_usage_error(text):
-    with pytest.raises(UsageError, match="bad --shard"):
+    with pytest.raises(UsageError, match="bad shard"):
         check.parse_shard(text)
 
 
@@ -106,7 +106,7 @@ def test_check_usage_errors(tmp_path):
     out = run_cli(["check", "no_such_model_*"], tmp_path, plugin=False)
     assert out.returncode == 2 and "no registered model matches" in out.stderr and "Traceback" not in out.stderr
     out = run_cli(["check", "eca", "--shard", "3/2"], tmp_path, plugin=False)
-    assert out.returncode == 2 and "bad --shard" in out.stderr
+    assert out.returncode == 2 and "bad shard '3/2'" in out.stderr
     out = run_cli(["check", "eca", "--format", "junit", "-o", "missing/dir/report.xml"], tmp_path, plugin=False)
     assert out.returncode == 2 and "does not exist" in out.stderr
 
@@ -134,3 +134,33 @@ def test_ctrl_c_writes_the_report_of_what_finished_and_exits_130(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["interrupted"] is True and data["passed"] is False
     assert [c["model"] for c in data["cases"]] == ["eca"] and data["planned"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--timeout", "0"], "time limit must be a finite number of seconds above 0, not 0."),
+        (["--timeout", "nan"], "not nan."),
+        (["--timeout", "-5"], "not -5."),
+        (["--timeout", "inf"], "not inf."),
+        (["-j", "0"], "must be a whole number of at least 1, not 0."),
+        (["-o", "."], "it is a folder"),
+        (["-o", "missing/report.json"], "does not exist"),
+        pytest.param(["-o", "/proc/x.json"], "no file can be created in /proc",
+                     marks=pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")),
+    ],
+)
+def test_check_options_are_refused_before_any_case_runs(cli, tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    out = cli("check", "eca", "--opset", "11", *args)
+    assert out.exit_code == 2
+    assert fragment in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr and "eca@opset11" not in out.stderr + out.stdout  # no case ran
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), "soon"])
+def test_timeouts_that_are_not_a_positive_number_of_seconds(value):
+    with pytest.raises(UsageError, match="time limit must be a finite number of seconds above 0"):
+        check.check_timeout(value)
+    assert check.check_timeout(0.5) == 0.5

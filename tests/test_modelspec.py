@@ -76,7 +76,7 @@ def test_user_model_errors_are_usage_errors(user_file, tmp_path):
         (f"{tmp_path}/missing.py:Gate", "1,8,2,2", "no such file"),
         (f"{user_file}:Nope", "1,8,2,2", "has no 'Nope'"),
         (f"{user_file}:NOT_A_MODEL", "1,8,2,2", "not a class or function"),
-        (f"{user_file}:Gate", None, "give --input-shape"),
+        (f"{user_file}:Gate", None, "give its input shape"),
         ("no_such_pkg_xyz.mod:Gate", "1,8,2,2", "could not import module"),
     ]
     for model, shape, message in cases:

@@ -164,6 +164,34 @@ def test_plan_varies_every_dynamic_axis_twice_with_a_non_square_size():
     assert plan_shapes(base, [0], extra=[(5, 64, 7, 9), base]) == [base, (3, 64, 56, 56), (2, 64, 56, 56), (5, 64, 7, 9)]
 
 
+def test_the_shifted_and_scaled_inputs_run_at_the_smallest_shape_only():
+    from attncli.parity import plan_cases
+
+    shapes = [(1, 64, 56, 56), (3, 64, 28, 28), (2, 64, 43, 50)]  # 200,704; 150,528; 275,200 elements
+    assert plan_cases(shapes, [0, 1]) == [
+        ((1, 64, 56, 56), 0, "normal"), ((1, 64, 56, 56), 1, "normal"),
+        ((3, 64, 28, 28), 0, "normal"), ((3, 64, 28, 28), 1, "normal"),
+        ((2, 64, 43, 50), 0, "normal"), ((2, 64, 43, 50), 1, "normal"),
+        ((3, 64, 28, 28), 0, "positive"), ((3, 64, 28, 28), 1, "positive"),
+        ((3, 64, 28, 28), 0, "negative"), ((3, 64, 28, 28), 1, "negative"),
+        ((3, 64, 28, 28), 0, "scaled"), ((3, 64, 28, 28), 1, "scaled"),
+    ]
+    assert plan_cases([(1, 4, 2, 2)], [5], ["normal"]) == [((1, 4, 2, 2), 5, "normal")]
+
+
+def test_input_distributions_are_the_seeds_draw_shifted_or_scaled():
+    from attncli.parity import seeded_input
+
+    z = seeded_input((20_000,), 3)
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05  # N(0, 1)
+    np.testing.assert_allclose(seeded_input((20_000,), 3, "positive"), z + 2, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(seeded_input((20_000,), 3, "negative"), z - 2, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(seeded_input((20_000,), 3, "scaled"), 4 * z, rtol=0, atol=1e-6)
+    # the example's own draw: modelspec seeds a generator the same way
+    gen = torch.Generator().manual_seed(3)
+    assert np.array_equal(z, torch.randn(20_000, generator=gen).numpy())
+
+
 # ----------------------------------------------------------------------------- verify through the CLI
 
 
@@ -182,9 +210,13 @@ def test_verify_passes_a_good_file_and_reports_json(cli, se_file):
     data = json.loads(result.stdout)
     assert {"model", "file", "opset", "passed", "cases"} <= set(data)
     assert data["model"] == "se" and data["opset"] == 17 and data["passed"] is True
-    shapes = [tuple(c["shape"]) for c in data["cases"]]
-    assert shapes == [(1, 64, 56, 56)] * 2 + [(3, 64, 28, 28)] * 2 + [(2, 64, 43, 50)] * 2 + [(2, 64, 9, 13)] * 2
-    assert [c["seed"] for c in data["cases"][:2]] == [0, 1]
+    cases = [(tuple(c["shape"]), c["distribution"]) for c in data["cases"]]
+    # every shape at N(0, 1), two seeds each; then the shifted and scaled inputs at the smallest shape,
+    # 2*64*9*13 = 14,976 elements (3*64*28*28 = 150,528 is next)
+    normal = [(1, 64, 56, 56)] * 2 + [(3, 64, 28, 28)] * 2 + [(2, 64, 43, 50)] * 2 + [(2, 64, 9, 13)] * 2
+    assert cases == [(s, "normal") for s in normal] + [((2, 64, 9, 13), d) for d in ("positive", "negative", "scaled") for _ in (0, 1)]
+    assert [c["seed"] for c in data["cases"]] == [0, 1] * 7
+    assert data["distributions"] == {"normal": "N(0, 1)", "positive": "N(+2, 1)", "negative": "N(-2, 1)", "scaled": "N(0, 4^2)"}
     for case in data["cases"]:
         assert {"shape", "seed", "max_abs", "mean_abs", "max_rel", "mismatch_ratio", "passed"} <= set(case)
         assert case["passed"] and case["max_abs"] < 1e-5 and case["mismatch_ratio"] == 0.0
@@ -221,7 +253,7 @@ def test_a_shape_frozen_dynamo_export_fails_at_a_second_spatial_size(cli, tmp_pa
     assert "verification failed" in exported.stderr
     result = cli("verify", model, path, "-s", "1,4,12,12", "--format", "json")
     assert result.exit_code == 1
-    cases = {tuple(c["shape"]): c for c in json.loads(result.stdout)["cases"]}
+    cases = {tuple(c["shape"]): c for c in json.loads(result.stdout)["cases"] if c["distribution"] == "normal"}
     assert cases[(1, 4, 12, 12)]["passed"]  # right at the export size: a check there alone passes it
     assert not cases[(1, 4, 6, 6)]["passed"] and cases[(1, 4, 6, 6)]["max_abs"] > 1e-3
 

@@ -1,17 +1,25 @@
-"""The Typer app, its global options, and the one place where known errors become a message and an
-exit code (tracebacks only with --debug). Command modules import `command` from here."""
+"""The Typer app, its global options, and the one place where errors become a message and an exit
+code. Command modules import `command` from here.
+
+The policy (exit codes in attncli.errors): a user mistake is one line on stderr and exit 2, and an
+exception raised inside the user's own code is one line naming their file:line, exit 2; a failed
+check is exit 1; Ctrl-C is 130. Anything else is a bug in attncli: its traceback, a line asking for
+a report, and exit 3. --debug shows the traceback of every error.
+"""
 
 import functools
 import inspect
+import re
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import typer
 
 from attncli.version import __version__
-from attncli.cli.options import DebugOpt
-from attncli.errors import AttncliError
+from attncli.cli.options import FLAGS, DebugOpt
+from attncli.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, AttncliError, exception_text, user_location
 
 app = typer.Typer(
     name="attncli",
@@ -20,6 +28,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "Exit codes: 0 done; 1 a check failed; 2 a usage error, or an exception raised in your own"
+        " model's code (its file:line is named; --debug shows the traceback); 3 a bug in attncli"
+        " (its traceback is shown: please report it); 130 interrupted."
+    ),
 )
 
 
@@ -43,9 +56,27 @@ def _debug_requested(ctx: typer.Context, debug: bool) -> bool:
     return debug or bool(root.params.get("debug"))
 
 
+def error_line(exc: AttncliError) -> str:
+    """The one line of a known error, with the flag that sets the value it is about."""
+    message = str(exc)
+    flag = FLAGS.get(exc.option or "")
+    if not flag or re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", message):
+        return message
+    return f"{flag}: {message}"
+
+
+def report_bug(exc: BaseException) -> None:
+    """A bug in attncli: the traceback, then what to do with it."""
+    from attncli.cli import render
+
+    traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()
+    render.error(f"this is a bug in attncli {__version__}; please report it, with the traceback above.")
+
+
 def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``func`` as command ``name``. It also takes --debug; an AttncliError it raises prints
-    one line on stderr and exits with the error's code, Ctrl-C exits 130."""
+    """Register ``func`` as command ``name``, under the error policy of this module. It also takes
+    --debug (tracebacks for every error)."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
@@ -54,18 +85,35 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
         @functools.wraps(func)
         def wrapper(*args: Any, ctx: typer.Context, debug: bool = False, **kwargs: Any) -> Any:
+            from attncli.cli import render
+
+            debugging = _debug_requested(ctx, debug)
             try:
                 return func(*args, **kwargs)
+            except (typer.Exit, typer.Abort, typer.BadParameter):
+                raise  # Typer's own ways out
             except AttncliError as exc:
-                if _debug_requested(ctx, debug):
+                if debugging:
                     raise
-                from attncli.cli import render
-
-                render.error(str(exc))
+                render.error(error_line(exc))
                 raise typer.Exit(exc.exit_code) from None
             except KeyboardInterrupt:
                 print("interrupted", file=sys.stderr)
-                raise typer.Exit(130) from None
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            except (Exception, SystemExit) as exc:
+                # Not classified by the library. Raised while the user's code was running (a frame of
+                # theirs is on the traceback): theirs to fix, one line. Otherwise a bug of ours.
+                location = user_location(exc)
+                if debugging:
+                    if isinstance(exc, SystemExit):  # raising it would exit quietly with its code
+                        traceback.print_exception(exc, file=sys.stderr)
+                        raise typer.Exit(EXIT_USAGE) from None
+                    raise
+                if location is not None:
+                    render.error(f"your code failed at {location}: {exception_text(exc)}")
+                    raise typer.Exit(EXIT_USAGE) from None
+                report_bug(exc)
+                raise typer.Exit(EXIT_BUG) from None
 
         # Typer reads the parameters from the signature: the command's own, then ctx and --debug.
         extra = [

@@ -22,18 +22,20 @@ def check_registry(
     kind: KindOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 1,
     shard: Annotated[str | None, typer.Option("--shard", metavar="I/N", help="Run shard I of N (deterministic; for CI matrices).", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per case before its worker is killed.")] = DEFAULT_TIMEOUT_S,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per case before its process (and all it started) is killed.")] = DEFAULT_TIMEOUT_S,
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.table,
     output: OutputOpt = None,
     keep_going: Annotated[bool, typer.Option("--keep-going/--fail-fast", help="Run every case, or stop at the first failure.")] = True,
 ) -> None:
     """The CI gate: build, count, export and verify every selected model at each opset.
 
-    Exit 0 when every case passed, 1 when any failed, 2 on usage errors, 130 on Ctrl-C (the report
-    of what finished is still written).
+    Exit 0 when every case passed, 1 when any failed, 2 on usage errors; 130 on Ctrl-C, 143 on
+    SIGTERM and 129 on SIGHUP, after the report of what finished is written (marked interrupted).
     """
     from attncli import api, gate
 
+    gate.check_timeout(timeout)
+    gate.check_jobs(jobs)
     render.check_target(output)
     with render.CheckProgress() as progress:
         report = api.check(
@@ -54,7 +56,5 @@ def check_registry(
         render.write_report(output, text)
     elif format is not ReportFormat.table:
         print(text, end="")
-    if report.interrupted:
-        raise typer.Exit(130)
-    if not report.passed:
-        raise typer.Exit(1)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)

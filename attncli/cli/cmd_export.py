@@ -45,6 +45,13 @@ def export(
         typer.Option("--exporter", help=f"auto: TorchScript below opset {DYNAMO_MIN_OPSET}, dynamo from {DYNAMO_MIN_OPSET} on."),
     ] = Exporter.auto,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    allow_trace_warnings: Annotated[
+        bool,
+        typer.Option(
+            "--allow-trace-warnings",
+            help="Pass an export whose trace warned that a Python value computed from a tensor (a branch, a loop count) was frozen into the file.",
+        ),
+    ] = False,
     verify: Annotated[
         bool,
         typer.Option("--verify/--no-verify", help="Compare with PyTorch in onnxruntime at every shape the file accepts (as `attncli verify`)."),
@@ -61,9 +68,11 @@ def export(
 ) -> None:
     """Export a model to ONNX at exactly the opset asked for, then verify it against PyTorch.
 
-    The file is written under a temporary name and renamed once the ONNX checker, shape inference and the opset read back from the file agree: a failure or Ctrl-C leaves no file.
+    The file is written under a temporary name (.attncli-*.part) and moved into place once the ONNX checker, shape inference and the opset read back from the file agree: a failure, Ctrl-C or SIGTERM leaves no file, and without --force an existing file is never replaced, even one created during the export. Temporary files left by a killed export in the folder are removed.
 
-    Exit 1 when the export or the verification fails (a file that fails verification is kept for inspection), 2 on usage errors.
+    The exporter's TracerWarnings (file:line in your model's code) fail the export unless --allow-trace-warnings: each means the file froze one value of a Python expression on a tensor.
+
+    Exit 1 when the export or the verification fails, or the trace warned (the file is kept for inspection), 2 on usage errors.
     """
     from attncli import api
     from attncli.errors import CheckFailed
@@ -72,11 +81,20 @@ def export(
     result = api.export(
         model, output, opset=opset, dynamic=dynamic.value, exporter=exporter.value, force=force, verify=verify,
         params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
-        weights=weights, device=choice_value(device),
+        weights=weights, device=choice_value(device), allow_trace_warnings=allow_trace_warnings,
     )
+    for stale in result.removed_stale:
+        render.note(f"removed {stale}, a temporary file left by an export that was killed.")
     if result.dynamic != dynamic.value:
         render.note(f"{result.model} runs at one spatial size only (its own forward fixes it): exported with --dynamic {result.dynamic}.")
+    for warning in result.trace_warnings:
+        render.note(f"trace warning at {warning}")
     render.emit(format.value, result.as_dict(), partial(render.export_report, result), report)
+    if result.trace_problem:
+        raise CheckFailed(
+            f"{result.trace_problem}; {result.path} is kept for inspection."
+            " Pass --allow-trace-warnings if the frozen value cannot change between inputs."
+        )
     if result.parity is not None and not result.parity:
         raise CheckFailed(
             f"verification failed; {result.path} is kept for inspection ({result.parity.message})."

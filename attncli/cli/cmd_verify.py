@@ -36,6 +36,10 @@ def verify(
         list[str] | None,
         typer.Option("--shape", metavar="N,C,H,W", help="Another input shape to check, repeatable (NAME=N,C,H,W also works).", show_default=False),
     ] = None,
+    shapes_only: Annotated[
+        bool,
+        typer.Option("--shapes-only", help="Check the --shape shapes only, not the model's example shape and the two planned from it (for a model valid at some sizes only)."),
+    ] = False,
     device: DeviceOpt = DEVICE_DEFAULT,
     provider: Annotated[Device | None, typer.Option("--provider", hidden=True, help="Deprecated: use --device.")] = None,
     param: ParamOpt = None,
@@ -49,19 +53,23 @@ def verify(
 ) -> None:
     """Compare an ONNX file in onnxruntime with the PyTorch model rebuilt from the same options.
 
-    PyTorch runs on the CPU; --device picks onnxruntime's execution provider. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then odd and non-square), plus each --shape. Defaults atol 1e-5, rtol 1e-4 (float32).
+    PyTorch runs on the CPU; --device picks onnxruntime's execution provider; each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then odd and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at the smallest shape the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32).
 
     Exit 0 when every element of every output is within tolerance at every shape, 1 when not, 2 on usage errors (a missing or invalid file, an input name or rank the file does not have).
     """
     from attncli import api
+    from attncli.errors import UsageError
 
     render.check_target(output)
+    if shapes_only and not shape:
+        raise UsageError("--shapes-only needs at least one --shape.")
     if provider is not None:
         render.note("--provider is deprecated: use --device.")
         device = provider
     report = api.verify(
         model, file, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
-        weights=weights, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), device=choice_value(device),
+        weights=weights, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), shapes_only=shapes_only,
+        device=choice_value(device),
     )
     render.emit(format.value, report.as_dict(), partial(render.parity_report, report), output)
     if not report:

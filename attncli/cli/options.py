@@ -137,6 +137,29 @@ ReportFileOpt = Annotated[
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
 
 
+# The flag of each library parameter an error can be about (``AttncliError.option``): the library
+# says what is wrong in its own words, the CLI says which flag to change.
+FLAGS = {
+    "params": "-p",
+    "input_shape": "--input-shape",
+    "attn": "--attn",
+    "attn_position": "--attn-position",
+    "seed": "--seed",
+    "weights": "--weights",
+    "depth": "--depth",
+    "kind": "--kind",
+    "device": "--device",
+    "batch_sizes": "--batch-size",
+    "warmup": "--warmup",
+    "iters": "--iters",
+    "threads": "--threads",
+    "plot": "--plot",
+    "opset": "--opset",
+    "dynamic": "--dynamic",
+    "output": "-o",
+}
+
+
 def choice_value(choice: Enum | None) -> str | None:
     """The library's spelling of a choice: its value, None when not given or ``auto``."""
     return None if choice is None or choice.value == AUTO else choice.value

@@ -113,7 +113,11 @@ def info_report(info: ModelInfo, console: Console = out) -> None:
         console.print(f"aliases     {', '.join(info.aliases)}")
     args = ", ".join(f"{k}={v}" for k, v in info.kwargs.items()) or "none"
     console.print(f"arguments   {args}")
-    console.print(f"input       {fmt_shape(info.input_shape)}  ->  output {fmt_shape(info.output_shape)}")
+    if info.output_shape is not None:
+        console.print(f"input       {fmt_shape(info.input_shape)}  ->  output {fmt_shape(info.output_shape)}")
+    else:
+        outputs = ", ".join(f"{path} {fmt_shape(shape)}" for path, shape in info.output_shapes.items())
+        console.print(f"input       {fmt_shape(info.input_shape)}  ->  {outputs}")
     console.print(f"parameters  {fmt_int(info.params)}  (trainable {fmt_int(info.trainable_params)})")
     if info.attn:
         where = f"{info.attn['position']} ({info.attn['where']})" if info.attn.get("position") else "several positions"
