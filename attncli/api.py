@@ -234,7 +234,7 @@ def check(
     on_result: Any = None,
 ) -> Any:
     """The CI gate as a function: build, count, export and verify every selected model at each opset
-    (default 11 and 17), each case in a worker process. Returns an ``attncli.gate.CheckReport``,
+    (default 11 and 17), each model in a fresh process. Returns an ``attncli.gate.CheckReport``,
     whose ``passed`` is True only when every planned case passed::
 
         def test_my_blocks_export():

@@ -238,7 +238,7 @@ class ModelRequest:
         if attn is not None and not attn.strip():
             raise UsageError("the attention block is empty: give the name of a block (kind block in `attncli list`).", option="attn")
         if attn_position is not None and attn_position not in POSITIONS:
-            raise UsageError(f"bad --attn-position {attn_position!r}: give one of {', '.join(POSITIONS)}.", option="attn_position")
+            raise UsageError(f"bad attention position {attn_position!r}: give one of {', '.join(POSITIONS)}.", option="attn_position")
         if weights is not None and not str(weights).strip():
             raise UsageError("the weights path is empty: give the file saved with torch.save(model.state_dict()).", option="weights")
         return cls(

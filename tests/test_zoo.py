@@ -127,7 +127,7 @@ def test_attn_position_overrides_the_blocks_own():
         build(ModelRequest.make("cnn1d", attn="eca1d", attn_position="after_3x3"))
     with pytest.raises(UsageError, match="need an attention block"):
         build(ModelRequest.make("resnet50", attn_position="after_3x3"))
-    with pytest.raises(UsageError, match="bad --attn-position"):
+    with pytest.raises(UsageError, match="bad attention position"):
         ModelRequest.make("resnet50", attn="se", attn_position="somewhere")
 
 

@@ -157,6 +157,9 @@ FLAGS = {
     "opset": "--opset",
     "dynamic": "--dynamic",
     "output": "-o",
+    "timeout": "--timeout",
+    "jobs": "-j",
+    "shard": "--shard",
 }
 
 
