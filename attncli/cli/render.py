@@ -397,23 +397,27 @@ def parity_report(report: ParityReport, console: Console = out) -> None:
     console.print(f"tolerance   {report.rule}")
     several = any(len(c.outputs) > 1 for c in report.cases)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
-    cols = ["shape", "seed"] + (["output"] if several else []) + ["max abs", "mean abs", "max rel", "over tol", "min atol", ""]
+    seeds = len({c.seed for c in report.cases}) > 1  # the seed column only when it varies (keeps 80 columns)
+    cols = ["shape", "input"] + (["seed"] if seeds else []) + (["output"] if several else [])
+    cols += ["max abs", "mean abs", "max rel", "over tol", "min atol", ""]
     for col in cols:
-        table.add_column(col, justify="left" if col in ("shape", "output", "") else "right", no_wrap=True)
+        justify = "left" if col in ("shape", "output", "") else "right"
+        table.add_column(col, justify=justify, no_wrap=True, min_width=4 if col == "" else None)
     for case in report.cases:
         shape = ",".join(str(d) for d in case.shape)
         if case.problem:
-            table.add_row(shape, str(case.seed), *(["-"] * (len(cols) - 3)), "[red]FAIL[/]")
+            lead = [shape, case.distribution] + ([str(case.seed)] if seeds else [])
+            table.add_row(*lead, *(["-"] * (len(cols) - len(lead) - 1)), "[red]FAIL[/]")
             continue
         for o in case.outputs:
-            row = [shape, str(case.seed)] + ([o.name] if several else [])
+            row = [shape, case.distribution] + ([str(case.seed)] if seeds else []) + ([o.name] if several else [])
             row += [_fmt_err(o.max_abs), _fmt_err(o.mean_abs), _fmt_err(o.max_rel), f"{o.mismatch_ratio:.2%}", _fmt_err(o.min_atol)]
             table.add_row(*row, "[green]ok[/]" if o.passed else "[red]FAIL[/]")
     console.print(table)
     for case in report.cases:
         problems = [case.problem] if case.problem else [f"{o.name}: {o.problem}" for o in case.outputs if o.problem]
         for problem in problems:
-            console.print(f"[red]{','.join(map(str, case.shape))} seed {case.seed}:[/] {problem}", soft_wrap=True)
+            console.print(f"[red]{','.join(map(str, case.shape))} {case.distribution} seed {case.seed}:[/] {problem}", soft_wrap=True)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     verdict, _, rest = report.message.partition(" ")
