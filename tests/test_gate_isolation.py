@@ -12,6 +12,7 @@ import pytest
 
 import attncli
 from attncli import gate
+from processes import gone
 
 FIXTURES = textwrap.dedent('''
     """Models registered for these tests only."""
@@ -103,15 +104,6 @@ def gate_env(tmp_path):
 
 def run_check(args, env, cwd, timeout=120):
     return subprocess.run([sys.executable, "-m", "attncli", "check", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
-
-
-def gone(pid: int) -> bool:
-    """No such process, or a zombie waiting for a reaper (it runs nothing and holds no file)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_a_poisoned_state_would_break_the_next_model(tmp_path):

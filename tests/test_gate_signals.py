@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from attncli import gate
+from processes import gone
 
 HANGS = textwrap.dedent('''
     import os
@@ -33,14 +34,6 @@ HANGS = textwrap.dedent('''
             Path(os.environ["GATE_TEST_PIDS"]).write_text(f"{os.getpid()} {sleeper.pid}")
             time.sleep(600)
 ''')
-
-
-def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
