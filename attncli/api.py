@@ -147,6 +147,8 @@ def export(
     device: str | None = None,
     provider: str | None = None,
     allow_trace_warnings: bool = False,
+    shapes: Iterable[str | Iterable[int]] = (),
+    shapes_only: bool = False,
 ) -> Any:
     """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``), then
     unless ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts,
@@ -158,6 +160,7 @@ def export(
 
     The exporter's TracerWarnings from the model's code are in the result's ``trace_warnings``;
     unless ``allow_trace_warnings`` they fail the export (the file stays, for inspection).
+    ``shapes`` and ``shapes_only`` are verification's, as in :func:`verify`.
 
     Returns an ``attncli.onnx_export.ExportResult``; its ``parity`` (a ``ParityReport``, truthy when
     it passed) is None without verification. A failed verification does not raise: the file stays.
@@ -172,6 +175,12 @@ def export(
     onnx_export.choose_exporter(opset, exporter)
     _check_dynamic(dynamic)
     parity.check_tolerances(atol, rtol)
+    shapes = list(shapes)
+    for item in shapes:  # a bad --shape fails now, not after the export
+        if isinstance(item, str):
+            parity.parse_shape_arg(item)
+    if shapes_only and not shapes and verify:
+        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
     onnx_export.check_destination(output, request.display_name, opset, force)
     built = _build(request)
     dynamic = onnx_export.resolve_dynamic(built, dynamic)
@@ -182,6 +191,7 @@ def export(
         result.parity = parity.verify_onnx(
             built, result.path, atol=atol, rtol=rtol,
             provider=_onnxruntime_device(provider or device), example_outputs=result.example_outputs,
+            shapes=shapes, shapes_only=shapes_only,
         )
     return result
 
@@ -210,12 +220,15 @@ def verify(
     Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
     from attncli import parity
 
+    shapes = list(shapes)
+    if shapes_only and not shapes:  # before the (possibly slow) build
+        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
     built = _build(ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position))
     return parity.verify_onnx(
         built, file,
         atol=parity.DEFAULT_ATOL if atol is None else atol,
         rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-        seeds=seeds, shapes=list(shapes), shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
+        seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
     )
 
 
@@ -229,12 +242,14 @@ def check(
     shard: str | tuple[int, int] | None = None,
     timeout: float | None = None,
     fail_fast: bool = False,
+    allow_trace_warnings: bool = False,
     on_plan: Any = None,
     on_start: Any = None,
     on_result: Any = None,
 ) -> Any:
     """The CI gate as a function: build, count, export and verify every selected model at each opset
-    (default 11 and 17), each model in a fresh process. Returns an ``attncli.gate.CheckReport``,
+    (default 11 and 17), each model in a fresh process. An export whose trace warned fails its case
+    unless ``allow_trace_warnings`` (the warnings are in the case's message either way). Returns an ``attncli.gate.CheckReport``,
     whose ``passed`` is True only when every planned case passed::
 
         def test_my_blocks_export():
@@ -249,7 +264,7 @@ def check(
         validate_opset(opset)
     _check_dynamic(dynamic)
     shard_spec = gate.parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
-    cases = gate.select_shard(gate.plan_cases(patterns, opset_list, kind, dynamic), shard_spec)
+    cases = gate.select_shard(gate.plan_cases(patterns, opset_list, kind, dynamic, allow_trace_warnings), shard_spec)
     if on_plan:
         on_plan(cases)
     return gate.run_check(

@@ -64,6 +64,7 @@ class Case:
     model: str
     opset: int
     dynamic: str = "all"
+    allow_trace_warnings: bool = False
 
     @property
     def id(self) -> str:
@@ -85,6 +86,8 @@ class CaseResult:
     # build and count run once for a model's opsets: their times are in its first case's stages
     stages: dict[str, float] = field(default_factory=dict)
     log: str = ""  # what the model's process wrote on stdout and stderr during this case (the tail)
+    # the exporter's TracerWarnings from the model's code, "file:line: message", allowed or not
+    trace_warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def for_case(cls, case: Case, status: str, seconds: float, message: str = "") -> CaseResult:
@@ -174,7 +177,8 @@ def check_jobs(jobs: int) -> int:
 
 
 def plan_cases(
-    patterns: Iterable[str] = (), opsets: Iterable[int] = DEFAULT_CHECK_OPSETS, kind: str | None = None, dynamic: str = "all"
+    patterns: Iterable[str] = (), opsets: Iterable[int] = DEFAULT_CHECK_OPSETS, kind: str | None = None, dynamic: str = "all",
+    allow_trace_warnings: bool = False,
 ) -> list[Case]:
     """Every (model, opset) pair, sorted, so that every machine of a CI matrix plans the same list."""
     patterns = list(patterns)
@@ -182,7 +186,7 @@ def plan_cases(
         if not registry.list_specs([pattern], kind):
             raise UsageError(f"no registered model matches {pattern!r}; see `attncli list`.")
     specs = registry.list_specs(patterns, kind)
-    return [Case(s.name, int(o), dynamic) for s in specs for o in sorted(set(opsets))]
+    return [Case(s.name, int(o), dynamic, allow_trace_warnings) for s in specs for o in sorted(set(opsets))]
 
 
 def select_shard(cases: list[Case], shard: tuple[int, int] | None) -> list[Case]:
@@ -223,8 +227,8 @@ def run_model_cases(cases: Sequence[Case], workdir: str | Path, on_built: Callab
     stage = "build"
     try:
         from attncli.counting import count_costs
-        from attncli.modelspec import ModelRequest, build
-        from attncli.onnx_export import accepts_other_spatial_sizes
+        from attncli.modelspec import ModelRequest, build, run_example
+        from attncli.onnx_export import accepts_other_spatial_sizes, model_prints_to_stderr
 
         t = time.perf_counter()
         built = build(ModelRequest(cases[0].model))
@@ -235,12 +239,15 @@ def run_model_cases(cases: Sequence[Case], workdir: str | Path, on_built: Callab
         counts = count_costs(built.module, built.example)
         stages["count"] = time.perf_counter() - t
         spatial = accepts_other_spatial_sizes(built)
+        stage = "export"  # the example's forward pass, which every opset's export starts from
+        with model_prints_to_stderr():
+            outputs = run_example(built)
         shared_error = None
         if counts.uncounted_ops:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(counts.uncounted_ops.items()))
             shared_error = ("failed", f"uncounted operations: {ops}")
     except (Exception, SystemExit) as exc:  # a model that breaks is its cases' error, not the run's
-        built, counts, spatial = None, None, False
+        built, counts, spatial, outputs = None, None, False, None
         shared_error = _failure(stage, exc)
     shared_seconds = time.perf_counter() - start
     shared_stages = {k: round(v, 3) for k, v in stages.items()}
@@ -254,8 +261,9 @@ def run_model_cases(cases: Sequence[Case], workdir: str | Path, on_built: Callab
         return
     if on_built:
         on_built()
+    references: dict[Any, list[Any]] = {}  # PyTorch's outputs, computed once for all opsets
     for i, case in enumerate(cases):
-        result = _export_and_verify(built, case, spatial, Path(workdir))
+        result = _export_and_verify(built, case, spatial, Path(workdir), references, outputs)
         result.macs = counts.macs
         if i == 0:  # the shared work is charged to the first case
             result.seconds += shared_seconds
@@ -263,7 +271,9 @@ def run_model_cases(cases: Sequence[Case], workdir: str | Path, on_built: Callab
         yield result
 
 
-def _export_and_verify(built: Any, case: Case, spatial: bool, workdir: Path) -> CaseResult:
+def _export_and_verify(
+    built: Any, case: Case, spatial: bool, workdir: Path, references: dict[Any, list[Any]], outputs: Any
+) -> CaseResult:
     from attncli.onnx_export import export_onnx
     from attncli.parity import verify_onnx
 
@@ -276,8 +286,11 @@ def _export_and_verify(built: Any, case: Case, spatial: bool, workdir: Path) -> 
         t = time.perf_counter()
         dynamic = case.dynamic if spatial or case.dynamic in ("batch", "none") else "batch"
         result.dynamic = dynamic
-        exported = export_onnx(built, path, case.opset, dynamic, force=True)
+        exported = export_onnx(
+            built, path, case.opset, dynamic, force=True, outputs=outputs, allow_trace_warnings=case.allow_trace_warnings
+        )
         result.exporter = exported.exporter
+        result.trace_warnings = [str(w) for w in exported.trace_warnings]
         stages["export"] = time.perf_counter() - t
         problem = getattr(exported, "trace_problem", "")
         if problem:
@@ -286,7 +299,7 @@ def _export_and_verify(built: Any, case: Case, spatial: bool, workdir: Path) -> 
 
         stage = "verify"
         t = time.perf_counter()
-        verdict = verify_onnx(built, path, example_outputs=exported.example_outputs)
+        verdict = verify_onnx(built, path, example_outputs=exported.example_outputs, references=references)
         stages["verify"] = time.perf_counter() - t
         result.shapes = [list(s) for s in verdict.shapes]
         result.max_abs = verdict.max_abs

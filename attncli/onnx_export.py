@@ -262,6 +262,7 @@ def export_onnx(
     force: bool = False,
     *,
     allow_trace_warnings: bool = False,
+    outputs: Any = None,
 ) -> ExportResult:
     """Export ``built`` (a BuiltModel) to ``path``, check the file, and only then put it in place.
 
@@ -273,7 +274,8 @@ def export_onnx(
     The exporter's TracerWarnings from the model's code are returned in ``trace_warnings``; unless
     ``allow_trace_warnings``, they make ``passed`` False (the file is still written, for inspection).
     The model runs on copies of its example input: a forward that writes into its input leaves
-    ``built.example`` as it was.
+    ``built.example`` as it was. ``outputs``: the model's outputs for its example (as
+    ``modelspec.run_example`` gives them) when the caller has them, which saves a forward pass.
     """
     which = choose_exporter(int(opset), exporter)
     target = check_destination(path, built.name, opset, force)
@@ -281,14 +283,15 @@ def export_onnx(
 
     rank = len(built.input_shape)
     axes = dynamic_axes_for(rank, dynamic)
-    outputs = _run_model(built)
+    if outputs is None:
+        outputs = _run_model(built)
     output_names, output_axes, tensors = _output_axes(outputs, built.input_shape, axes)
 
     start = time.perf_counter()
-    model, trace_warnings = _run_exporter(built, which, int(opset), axes, output_names, output_axes)
-    model = _finish_model(model, built, which, axes)
+    data, trace_warnings = _run_exporter(built, which, int(opset), axes, output_names, output_axes)
+    metadata = provenance(built, which, axes)
+    data += _metadata_message(metadata)
     seconds = time.perf_counter() - start
-    data = _serialize(model, built.name)
     removed = remove_stale_temp_files(folder)
     _write_checked(data, target, folder, int(opset), which, force)
     return ExportResult(
@@ -304,7 +307,7 @@ def export_onnx(
         num_params=built.num_params,
         file_bytes=target.stat().st_size,
         export_seconds=seconds,
-        metadata={p.key: p.value for p in model.metadata_props},
+        metadata=metadata,
         example_outputs={n: t.detach().cpu().numpy() for n, t in zip(output_names, tensors)},
         trace_warnings=trace_warnings,
         allow_trace_warnings=allow_trace_warnings,
@@ -423,12 +426,11 @@ def _trace_warnings(caught: list[warnings.WarningMessage]) -> list[TraceWarning]
 
 def _run_exporter(
     built: Any, which: str, opset: int, axes: dict[int, str], output_names: list[str], output_axes: list[dict[int, str]]
-) -> tuple[Any, list[TraceWarning]]:
-    """Run one exporter in memory: the ONNX ModelProto (no file, no external-data side files) and
-    the TracerWarnings from the model's code."""
+) -> tuple[bytes, list[TraceWarning]]:
+    """Run one exporter in memory: the serialized ONNX model (no file, no external-data side files)
+    and the TracerWarnings from the model's code."""
     import io
 
-    import onnx
     import torch
 
     example = built.example.clone()  # a forward that writes into its input must not change the example
@@ -444,7 +446,7 @@ def _run_exporter(
                     input_names=[INPUT_NAME], output_names=output_names, dynamic_axes=dynamic_axes,
                     do_constant_folding=True,
                 )
-                return onnx.load_model_from_string(buffer.getvalue()), _trace_warnings(caught)
+                return buffer.getvalue(), _trace_warnings(caught)
             # Named string axes become Dim.DYNAMIC and keep their names in the file; unlike a named
             # torch.export.Dim they do not refuse an example of batch size 1.
             shapes = (dict(axes),) if axes else None
@@ -453,7 +455,7 @@ def _run_exporter(
                 input_names=[INPUT_NAME], output_names=output_names, dynamic_shapes=shapes,
                 external_data=False, verbose=False, optimize=True, report=False,
             )
-            return program.model_proto, _trace_warnings(caught)
+            return _serialize(program.model_proto, built.name), _trace_warnings(caught)
     except (UsageError, CheckFailed):
         raise
     except KeyboardInterrupt:
@@ -496,9 +498,9 @@ def explain_export_error(exc: BaseException, opset: int) -> str:
     return line[:400]
 
 
-def _finish_model(model: Any, built: Any, which: str, axes: dict[int, str]) -> Any:
-    """Record provenance in ``metadata_props`` and run strict shape inference on the graph."""
-    import onnx
+def provenance(built: Any, which: str, axes: dict[int, str]) -> dict[str, str]:
+    """What the file records about its making (``metadata_props``): the model, its arguments and
+    request, the exporter, the example shape, the dynamic axes and the versions."""
     import torch
 
     from attncli.version import __version__
@@ -508,7 +510,7 @@ def _finish_model(model: Any, built: Any, which: str, axes: dict[int, str]) -> A
         "model": req.model, "params": req.params, "input_shape": list(req.input_shape) if req.input_shape else None,
         "attn": req.attn, "seed": req.seed, "weights": req.weights,
     }
-    meta = {
+    return {
         "attncli.version": __version__,
         "attncli.model": built.name,
         "attncli.arguments": json.dumps(built.kwargs, sort_keys=True, default=str),
@@ -519,15 +521,18 @@ def _finish_model(model: Any, built: Any, which: str, axes: dict[int, str]) -> A
         "attncli.parameters": str(built.num_params),
         "torch.version": torch.__version__,
     }
-    kept = [p for p in model.metadata_props if p.key not in meta]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-    except Exception as exc:
-        raise CheckFailed(f"the exported {built.name} fails ONNX shape inference: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def _metadata_message(metadata: dict[str, str]) -> bytes:
+    """A serialized ModelProto holding only ``metadata_props``. Appended to an exported model's bytes
+    it adds these entries to the model (protobuf merges concatenated messages, appending repeated
+    fields): a deep net's weights are not parsed and serialized again to add a few strings."""
+    import onnx
+
+    extra = onnx.ModelProto()
+    for key, value in metadata.items():
+        extra.metadata_props.add(key=key, value=value)
+    return extra.SerializeToString()
 
 
 def _serialize(model: Any, name: str) -> bytes:
@@ -538,7 +543,8 @@ def _serialize(model: Any, name: str) -> bytes:
 
 
 def _write_checked(data: bytes, target: Path, folder: Path, opset: int, which: str, force: bool = False) -> None:
-    """Temp file in the destination folder, checker (full), opset read back, then put in place.
+    """Temp file in the destination folder, checker (full: strict type and shape inference too),
+    opset read back, then put in place.
 
     The temporary name is chosen before the file exists, so that a Ctrl-C or SIGTERM landing at
     any point after its creation finds the name to delete.
@@ -564,7 +570,7 @@ def _write_checked(data: bytes, target: Path, folder: Path, opset: int, which: s
                 onnx.checker.check_model(str(tmp), full_check=True)
             except Exception as exc:
                 raise CheckFailed(f"the {which} exporter wrote a model the ONNX checker rejects: {str(exc).strip().splitlines()[0]}") from exc
-            written = read_opset(onnx.load(str(tmp), load_external_data=False))
+            written = file_opset(tmp)
             if written != opset:
                 hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
                         f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
@@ -710,6 +716,73 @@ def read_opset(model: Any) -> int | None:
         if entry.domain in ("", "ai.onnx"):
             return int(entry.version)
     return None
+
+
+def file_opset(path: str | Path) -> int | None:
+    """The default-domain (ai.onnx) opset that an ONNX file imports, read from the file's top-level
+    protobuf fields without parsing its graph (a deep net's weights are most of the file).
+
+    ModelProto's field 8 is ``opset_import``, each an OperatorSetIdProto of ``domain`` (field 1) and
+    ``version`` (field 2); the last entry for a domain wins, as when protobuf merges. A file that is
+    not a well-formed message gives None.
+    """
+    import mmap
+
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            try:
+                found = None
+                for field_no, value in _wire_fields(buf, 0, size):
+                    if field_no == 8 and isinstance(value, tuple):
+                        entry = dict(_wire_fields(buf, *value))
+                        domain = bytes(buf[slice(*entry[1])]).decode() if isinstance(entry.get(1), tuple) else ""
+                        if domain in ("", "ai.onnx") and isinstance(entry.get(2), int):
+                            found = entry[2]
+                return found
+            except (IndexError, ValueError, UnicodeDecodeError):
+                return None
+
+
+def _wire_fields(buf: Any, start: int, end: int) -> Iterator[tuple[int, int | tuple[int, int]]]:
+    """(field number, value) of a protobuf message in ``buf[start:end]``: an int for a varint, and
+    (start, end) of the bytes for a length-delimited field; fixed-width fields are skipped."""
+
+    def varint(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            byte = buf[pos]
+            pos += 1
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result, pos
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    pos = start
+    while pos < end:
+        key, pos = varint(pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = varint(pos)
+            yield number, value
+        elif wire == 2:
+            length, pos = varint(pos)
+            if pos + length > end:
+                raise ValueError("field runs past the message")
+            yield number, (pos, pos + length)
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise ValueError(f"wire type {wire}")
+    if pos != end:
+        raise ValueError("field runs past the message")
 
 
 def accepts_other_spatial_sizes(built: Any) -> bool:

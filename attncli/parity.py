@@ -31,8 +31,9 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # A shift of 2 standard deviations puts the mean (and 98% of the elements) on one side of zero, so
 # a branch on the sign of a mean, a sum or a max takes each side at least once; the scale of 4 moves
 # a branch on a magnitude (a norm, a variance, a max over a threshold). "normal" is the draw of the
-# model's own example input. Every shape gets "normal"; the others run at the smallest shape only,
-# which keeps their cost down while a frozen branch still shows (it does not depend on the size).
+# model's own example input. Every shape gets "normal"; the others run at one small shape only (each
+# axis at its smallest planned size), which keeps their cost down while a frozen branch still shows
+# (it does not depend on the size).
 INPUT_DISTRIBUTIONS: dict[str, tuple[float, float]] = {
     "normal": (0.0, 1.0),
     "positive": (2.0, 1.0),
@@ -351,6 +352,11 @@ class OnnxRuntimeRunner:
             )
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: shape warnings at other sizes are ours to report
+        # as many threads as PyTorch has: neither side is favoured, and the gate's workers (one
+        # thread each) do not oversubscribe the cores
+        import torch
+
+        options.intra_op_num_threads = torch.get_num_threads()
         providers = [wanted] + (["CPUExecutionProvider"] if wanted != "CPUExecutionProvider" else [])
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
@@ -438,9 +444,11 @@ def plan_shapes(base: Sequence[int], dynamic_axes: Iterable[int], extra: Iterabl
     """The export shape, then two more that change every dynamic axis, then ``extra``.
 
     The batch axis (0) takes two other sizes (3 and 2 after 1). Spatial axes (2 and on) take half
-    their size in the first extra shape and an odd, smaller size in the second, chosen so that two
-    spatial axes end up different (56x56 -> 28x28 and 43x50): a graph that froze a pooling window or
-    assumed a square input fails there. The channel axis is never varied.
+    their size in the first extra shape, and in the second a smaller, uneven size that differs
+    between the first two spatial axes (``_uneven``: 56x56 -> 28x28 and 22x26; 224x224 -> 112x112
+    and 85x99): a graph that froze a pooling window or assumed a square input fails there. Both
+    are smaller than the export shape, so a deep network's extra runs cost less than its first.
+    The channel axis is never varied.
     """
     base = tuple(int(d) for d in base)
     dyn = sorted(set(dynamic_axes))
@@ -452,11 +460,18 @@ def plan_shapes(base: Sequence[int], dynamic_axes: Iterable[int], extra: Iterabl
             if axis == 0:
                 shape[0] = _other_batches(d)[variant]
             elif axis >= 2:
-                k = axis - 2
-                shape[axis] = max(1, d // 2) if variant == 0 else max(1, d - d // (4 if k == 0 else 8) + (1 if d >= 4 else 0))
+                shape[axis] = max(1, d // 2) if variant == 0 else _uneven(d, axis - 2)
         plans.append(tuple(shape))
     plans.extend(tuple(int(d) for d in s) for s in extra)
     return list(dict.fromkeys(plans))
+
+
+def _uneven(d: int, k: int) -> int:
+    """Spatial axis ``k``'s size in the second extra shape: half of ``d`` less a quarter of that
+    half for the first spatial axis, an eighth for the others, plus one (56 -> 22 and 26)."""
+    half = max(1, d // 2)
+    size = half - half // (4 if k == 0 else 8) + 1
+    return size + 1 if k == 1 and size == _uneven(d, 0) else size
 
 
 def seeded_input(shape: Sequence[int], seed: int, distribution: str = "normal") -> Any:
@@ -473,16 +488,23 @@ def seeded_input(shape: Sequence[int], seed: int, distribution: str = "normal") 
 
 
 def plan_cases(
-    shapes: Sequence[tuple[int, ...]], seeds: Sequence[int], distributions: Sequence[str] = tuple(INPUT_DISTRIBUTIONS)
+    shapes: Sequence[tuple[int, ...]], seeds: Sequence[int], distributions: Sequence[str] = tuple(INPUT_DISTRIBUTIONS),
+    *, only_these: bool = False,
 ) -> list[tuple[tuple[int, ...], int, str]]:
     """(shape, seed, distribution) for each run: every shape and seed at the first distribution,
-    then the other distributions at the smallest shape (the first of equals)."""
+    then the other distributions at one small shape: each axis at the smallest size it has in
+    ``shapes`` (sizes the file takes, axis by axis; 1x3x224x224, 3x3x112x112 and 2x3x169x197 give
+    1x3x112x112), or with ``only_these`` the smallest of ``shapes`` itself (the first of equals),
+    for a model that is valid at the given shapes only."""
     if not shapes or not distributions:
         return []
     first, *others = distributions
     plan = [(shape, seed, first) for shape in shapes for seed in seeds]
-    smallest = min(shapes, key=math.prod)
-    plan += [(smallest, seed, d) for d in others for seed in seeds]
+    if only_these or len({len(s) for s in shapes}) != 1:
+        small = min(shapes, key=math.prod)
+    else:
+        small = tuple(min(s[axis] for s in shapes) for axis in range(len(shapes[0])))
+    plan += [(small, seed, d) for d in others for seed in seeds]
     return plan
 
 
@@ -501,6 +523,7 @@ def verify_onnx(
     distributions: Iterable[str] = tuple(INPUT_DISTRIBUTIONS),
     provider: str = "cpu",
     example_outputs: dict[str, Any] | None = None,
+    references: dict[Any, list[Any]] | None = None,
 ) -> ParityReport:
     """Compare ``built`` (a BuiltModel) with the ONNX file at every planned shape, seed and input
     distribution (see ``plan_shapes`` and ``plan_cases``).
@@ -509,6 +532,9 @@ def verify_onnx(
     model that is valid at some sizes only (its example's shape is then not required to fit the file).
     ``example_outputs``: PyTorch's outputs for ``built.example`` when the caller already has them
     (the exporter ran it); the first case then skips one forward pass of the model.
+    ``references``: PyTorch's outputs by (shape, seed, distribution), read and filled here; a caller
+    that verifies one built model against several files (the gate, at each opset) passes the same
+    dict to each, so the model runs once per input, not once per file.
     """
     from attncli.onnx_export import read_opset
 
@@ -521,7 +547,7 @@ def verify_onnx(
         raise UsageError(f"input distributions are {', '.join(INPUT_DISTRIBUTIONS)}, not {', '.join(unknown) or 'none'}.")
     shapes = list(shapes)
     if shapes_only and not shapes:
-        raise UsageError("shapes_only needs at least one shape in shapes.")
+        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
     model = load_onnx(path)
     inputs = model_inputs(model)
     if len(inputs) != 1:
@@ -550,10 +576,11 @@ def verify_onnx(
     )
     seed0 = built.request.seed
     planned = list(dict.fromkeys(extra)) if shapes_only else plan_shapes(base, spec.dynamic_axes, extra)
-    for shape, seed, distribution in plan_cases(planned, range(seed0, seed0 + seeds), distributions):
-        same_input = (shape, seed, distribution) == (base, seed0, "normal")
-        known = example_outputs if same_input and len(example_outputs or ()) == len(runner.output_names) else None
-        report.cases.append(_run_case(reference, runner, spec.name, shape, seed, atol, rtol, known, distribution))
+    references = {} if references is None else references
+    if example_outputs and len(example_outputs) == len(runner.output_names):
+        references.setdefault((base, seed0, "normal"), list(example_outputs.values()))
+    for shape, seed, distribution in plan_cases(planned, range(seed0, seed0 + seeds), distributions, only_these=shapes_only):
+        report.cases.append(_run_case(reference, runner, spec.name, shape, seed, atol, rtol, distribution, references))
     return report
 
 
@@ -570,12 +597,15 @@ def _check_shape_fits(spec: OnnxInput, shape: tuple[int, ...], path: Any, what: 
 
 def _run_case(
     reference: TorchRunner, runner: OnnxRuntimeRunner, name: str, shape: tuple[int, ...], seed: int, atol: float, rtol: float,
-    known: dict[str, Any] | None = None, distribution: str = "normal",
+    distribution: str, references: dict[Any, list[Any]],
 ) -> ParityCase:
     case = ParityCase(shape, seed, distribution=distribution)
     feeds = {name: seeded_input(shape, seed, distribution)}  # each runner copies it
+    key = (shape, seed, distribution)
     try:
-        expected = reference.infer(feeds) if known is None else dict(zip(runner.output_names, known.values()))
+        if key not in references or len(references[key]) != len(runner.output_names):
+            references[key] = list(reference.infer(feeds).values())
+        expected = dict(zip(runner.output_names, references[key]))
     except Exception as exc:
         case.problem = f"PyTorch rejects this shape: {_first_line(exc)}"
         return case

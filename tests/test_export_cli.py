@@ -36,7 +36,8 @@ def test_export_writes_the_default_path_at_the_default_opset_and_verifies(cli, t
     assert result.exit_code == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["eca_opset17.onnx"]
     assert file_opset(tmp_path / "eca_opset17.onnx") == 17
-    assert "PASSED at 3 shapes" in result.stdout and "torchscript" in result.stdout
+    # 1x64x56x56, 3x64x28x28 and 2x64x22x26, and 1x64x22x26 for the shifted and scaled inputs
+    assert "PASSED at 4 shapes" in result.stdout and "torchscript" in result.stdout
 
 
 def test_existing_file_needs_force(cli, tmp_path):
@@ -151,8 +152,9 @@ def test_sknet50_end_to_end_at_64x64(cli, tmp_path):
     data = json.loads(result.stdout)
     assert data["model"] == "sknet50" and data["num_params"] > 27_000_000
     parity = data["parity"]
-    # the shifted and scaled inputs go at the smallest shape: 3*32*32 = 3,072 < 1*64*64 = 4,096 < 2*49*57 = 5,586
-    shapes = [[1, 3, 64, 64], [3, 3, 32, 32], [2, 3, 49, 57]] + [[3, 3, 32, 32]] * 3
+    # 64 -> 32, then 32 - 8 + 1 = 25 and 32 - 4 + 1 = 29; the shifted and scaled inputs take each
+    # axis's smallest size: batch 1, 25 x 29
+    shapes = [[1, 3, 64, 64], [3, 3, 32, 32], [2, 3, 25, 29]] + [[1, 3, 25, 29]] * 3
     assert parity["passed"] and [c["shape"] for c in parity["cases"]] == shapes
     assert [c["distribution"] for c in parity["cases"]] == ["normal"] * 3 + ["positive", "negative", "scaled"]
     assert all(c["max_abs"] <= 1e-5 for c in parity["cases"])

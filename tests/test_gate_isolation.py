@@ -3,6 +3,7 @@ model's output kept out of the report, and no temporary files left behind. Real 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -86,6 +87,20 @@ FIXTURES = textwrap.dedent('''
     class SysExit(Scale):
         def forward(self, x):
             sys.exit(0)
+
+    @register("zz_waits_to_be_killed", input_shape=(1, 4, 8, 8), paper=("test fixture",))
+    class WaitsToBeKilled(Scale):
+        def __init__(self, channels=4):
+            super().__init__(channels)
+            (PIDS / "worker").write_text(str(os.getpid()))  # the model's process: the test kills it
+            time.sleep(600)
+
+    @register("zz_frozen_branch", input_shape=(1, 4, 8, 8), paper=("test fixture",))
+    class FrozenBranch(Scale):
+        def forward(self, x):
+            if x.mean() > 0:  # <frozen-branch>
+                return super().forward(x)
+            return super().forward(x) - 2.0
 ''')
 
 
@@ -203,3 +218,50 @@ def test_a_model_is_built_once_for_all_its_opsets(tmp_path):
     assert "build" not in results[1].stages and "export" in results[1].stages
     assert results[0].macs == results[1].macs is not None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_killed_from_outside_is_that_models_error_and_the_run_goes_on(gate_env, tmp_path):
+    """SIGKILL sent by someone else (the OOM killer, an operator) to a model's process."""
+    env, pids, tmp = gate_env
+    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, check=True, timeout=60)
+    before = sorted(tmp.iterdir())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attncli", "check", "zz_waits_to_be_killed", "se", "--opset", "11", "-j", "1", "-f", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids / "worker").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = int((pids / "worker").read_text())
+        assert worker != proc.pid
+        os.kill(worker, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    cases = {c["model"]: c for c in json.loads(out)["cases"]}
+    assert cases["zz_waits_to_be_killed"]["status"] == "error"
+    assert "died with SIGKILL" in cases["zz_waits_to_be_killed"]["message"]
+    assert cases["se"]["status"] == "passed"
+    assert gone(worker)
+    assert sorted(tmp.iterdir()) == before
+
+
+def test_the_gate_fails_a_trace_warning_unless_allowed_and_reports_it_either_way(gate_env, tmp_path):
+    env, _, _ = gate_env
+    line = next(i for i, text in enumerate(FIXTURES.splitlines(), 1) if "<frozen-branch>" in text)
+    out = run_check(["zz_frozen_branch", "--opset", "17", "-f", "json"], env, tmp_path)
+    assert out.returncode == 1, out.stderr
+    (case,) = json.loads(out.stdout)["cases"]
+    assert case["status"] == "failed"
+    assert f"gate_fixtures.py:{line}" in case["message"] and "trace warned" in case["message"]
+    assert len(case["trace_warnings"]) == 1 and f"gate_fixtures.py:{line}:" in case["trace_warnings"][0]
+
+    # allowed, the export passes on; the input of the other sign then fails verification
+    out = run_check(["zz_frozen_branch", "--opset", "17", "-f", "json", "--allow-trace-warnings"], env, tmp_path)
+    assert out.returncode == 1, out.stderr
+    (case,) = json.loads(out.stdout)["cases"]
+    assert case["status"] == "failed" and "trace warned" not in case["message"]
+    assert "negative" in case["message"] or "positive" in case["message"], case["message"]
+    assert len(case["trace_warnings"]) == 1

@@ -155,26 +155,36 @@ def test_a_reference_within_atol_of_zero_is_flagged_as_a_weak_comparison():
 
 def test_plan_varies_every_dynamic_axis_twice_with_a_non_square_size():
     base = (1, 64, 56, 56)
-    # batch 1 -> 3 and 2; spatial 56 -> 56//2 = 28, then 56 - 56//4 + 1 = 43 (H) and 56 - 56//8 + 1 = 50 (W)
-    assert plan_shapes(base, [0, 2, 3]) == [base, (3, 64, 28, 28), (2, 64, 43, 50)]
+    # batch 1 -> 3 and 2; spatial 56 -> 56//2 = 28, then from h = 28: h - h//4 + 1 = 22 (H) and h - h//8 + 1 = 26 (W)
+    assert plan_shapes(base, [0, 2, 3]) == [base, (3, 64, 28, 28), (2, 64, 22, 26)]
     assert plan_shapes(base, [0]) == [base, (3, 64, 56, 56), (2, 64, 56, 56)]
-    assert plan_shapes(base, [2, 3]) == [base, (1, 64, 28, 28), (1, 64, 43, 50)]
-    assert plan_shapes((2, 32, 128), [0, 2]) == [(2, 32, 128), (1, 32, 64), (3, 32, 97)]
+    assert plan_shapes(base, [2, 3]) == [base, (1, 64, 28, 28), (1, 64, 22, 26)]
+    # 224 -> 112, then 112 - 28 + 1 = 85 and 112 - 14 + 1 = 99; a length of 128 -> 64, then 64 - 16 + 1 = 49
+    assert plan_shapes((1, 3, 224, 224), [0, 2, 3]) == [(1, 3, 224, 224), (3, 3, 112, 112), (2, 3, 85, 99)]
+    assert plan_shapes((2, 32, 128), [0, 2]) == [(2, 32, 128), (1, 32, 64), (3, 32, 49)]
+    # a small size whose two uneven sizes would be equal (7 -> h = 3 -> 4 and 4) still gets a non-square one
+    assert plan_shapes((1, 8, 7, 7), [2, 3]) == [(1, 8, 7, 7), (1, 8, 3, 3), (1, 8, 4, 5)]
     assert plan_shapes(base, []) == [base]
     assert plan_shapes(base, [0], extra=[(5, 64, 7, 9), base]) == [base, (3, 64, 56, 56), (2, 64, 56, 56), (5, 64, 7, 9)]
 
 
-def test_the_shifted_and_scaled_inputs_run_at_the_smallest_shape_only():
+def test_the_shifted_and_scaled_inputs_run_at_one_small_shape_only():
     from attncli.parity import plan_cases
 
-    shapes = [(1, 64, 56, 56), (3, 64, 28, 28), (2, 64, 43, 50)]  # 200,704; 150,528; 275,200 elements
+    shapes = [(1, 64, 56, 56), (3, 64, 28, 28), (2, 64, 22, 26)]
+    # each axis at its smallest size among the shapes: batch 1, height 22, width 26
     assert plan_cases(shapes, [0, 1]) == [
         ((1, 64, 56, 56), 0, "normal"), ((1, 64, 56, 56), 1, "normal"),
         ((3, 64, 28, 28), 0, "normal"), ((3, 64, 28, 28), 1, "normal"),
-        ((2, 64, 43, 50), 0, "normal"), ((2, 64, 43, 50), 1, "normal"),
-        ((3, 64, 28, 28), 0, "positive"), ((3, 64, 28, 28), 1, "positive"),
-        ((3, 64, 28, 28), 0, "negative"), ((3, 64, 28, 28), 1, "negative"),
-        ((3, 64, 28, 28), 0, "scaled"), ((3, 64, 28, 28), 1, "scaled"),
+        ((2, 64, 22, 26), 0, "normal"), ((2, 64, 22, 26), 1, "normal"),
+        ((1, 64, 22, 26), 0, "positive"), ((1, 64, 22, 26), 1, "positive"),
+        ((1, 64, 22, 26), 0, "negative"), ((1, 64, 22, 26), 1, "negative"),
+        ((1, 64, 22, 26), 0, "scaled"), ((1, 64, 22, 26), 1, "scaled"),
+    ]
+    # --shapes-only: the file may take those shapes only, so the smallest of them (by elements)
+    # 3*64*28*28 = 150,528 < 2*64*40*40 = 204,800
+    assert plan_cases([(2, 64, 40, 40), (3, 64, 28, 28)], [0], only_these=True)[2:] == [
+        ((3, 64, 28, 28), 0, "positive"), ((3, 64, 28, 28), 0, "negative"), ((3, 64, 28, 28), 0, "scaled"),
     ]
     assert plan_cases([(1, 4, 2, 2)], [5], ["normal"]) == [((1, 4, 2, 2), 5, "normal")]
 
@@ -211,10 +221,10 @@ def test_verify_passes_a_good_file_and_reports_json(cli, se_file):
     assert {"model", "file", "opset", "passed", "cases"} <= set(data)
     assert data["model"] == "se" and data["opset"] == 17 and data["passed"] is True
     cases = [(tuple(c["shape"]), c["distribution"]) for c in data["cases"]]
-    # every shape at N(0, 1), two seeds each; then the shifted and scaled inputs at the smallest shape,
-    # 2*64*9*13 = 14,976 elements (3*64*28*28 = 150,528 is next)
-    normal = [(1, 64, 56, 56)] * 2 + [(3, 64, 28, 28)] * 2 + [(2, 64, 43, 50)] * 2 + [(2, 64, 9, 13)] * 2
-    assert cases == [(s, "normal") for s in normal] + [((2, 64, 9, 13), d) for d in ("positive", "negative", "scaled") for _ in (0, 1)]
+    # every shape at N(0, 1), two seeds each; then the shifted and scaled inputs at each axis's
+    # smallest size: batch 1 (the export shape's), 9 and 13 (the --shape's)
+    normal = [(1, 64, 56, 56)] * 2 + [(3, 64, 28, 28)] * 2 + [(2, 64, 22, 26)] * 2 + [(2, 64, 9, 13)] * 2
+    assert cases == [(s, "normal") for s in normal] + [((1, 64, 9, 13), d) for d in ("positive", "negative", "scaled") for _ in (0, 1)]
     assert [c["seed"] for c in data["cases"]] == [0, 1] * 7
     assert data["distributions"] == {"normal": "N(0, 1)", "positive": "N(+2, 1)", "negative": "N(-2, 1)", "scaled": "N(0, 4^2)"}
     for case in data["cases"]:

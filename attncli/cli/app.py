@@ -16,12 +16,44 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from typer import Abort
+from typer._click.exceptions import ClickException  # typer 0.29 vendors click; pinned to 0.29.x
+from typer.core import TyperGroup
 
 from attncli.version import __version__
 from attncli.cli.options import FLAGS, DebugOpt
 from attncli.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, AttncliError, exception_text, user_location
 
+class _OneLineUsageErrors(TyperGroup):
+    """Typer's group, with its parse errors (an unknown option, a missing argument, a value of the
+    wrong type) as one line and exit 2, like every other usage error, instead of a framed block."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                from attncli.cli import render
+
+                ctx = getattr(exc, "ctx", None)
+                if ctx is not None:
+                    where = ctx.command_path
+                else:  # the parser raises some errors without a context: the first command name given
+                    words = list(sys.argv[1:] if args is None else args)
+                    where = " ".join([self.name or "attncli", *[w for w in words if w in self.commands][:1]])
+                message = " ".join(exc.format_message().split())
+                render.error(f"{message.rstrip('.')}; see {where} -h.")
+            sys.exit(exc.exit_code)
+        except Abort:
+            print("aborted", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="attncli",
     help="Build, profile, export and verify attention modules for CNNs.",
     no_args_is_help=True,

@@ -5,7 +5,7 @@ import typer
 
 from attncli.cli import render
 from attncli.cli.app import command
-from attncli.cli.options import DYNAMIC_DEFAULT, DynamicOpt, KindOpt, OutputOpt, choice_value, choices
+from attncli.cli.options import DYNAMIC_DEFAULT, AllowTraceWarningsOpt, DynamicOpt, KindOpt, OutputOpt, choice_value, choices
 from attncli.gate import DEFAULT_CHECK_OPSETS, DEFAULT_TIMEOUT_S
 
 ReportFormat = choices("ReportFormat", ("table", "json", "junit", "markdown"))
@@ -26,6 +26,7 @@ def check_registry(
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.table,
     output: OutputOpt = None,
     keep_going: Annotated[bool, typer.Option("--keep-going/--fail-fast", help="Run every case, or stop at the first failure.")] = True,
+    allow_trace_warnings: AllowTraceWarningsOpt = False,
 ) -> None:
     """The CI gate: build, count, export and verify every selected model at each opset.
 
@@ -40,7 +41,7 @@ def check_registry(
     with render.CheckProgress() as progress:
         report = api.check(
             patterns or (), opsets=opset, dynamic=dynamic.value, kind=choice_value(kind), jobs=jobs,
-            shard=shard, timeout=timeout, fail_fast=not keep_going,
+            shard=shard, timeout=timeout, fail_fast=not keep_going, allow_trace_warnings=allow_trace_warnings,
             on_plan=progress.planned, on_start=progress.started, on_result=progress.finished,
         )
 

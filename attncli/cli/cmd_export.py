@@ -7,6 +7,7 @@ import typer
 from attncli.cli import render
 from attncli.cli.app import command
 from attncli.cli.options import (
+    AllowTraceWarningsOpt,
     DEVICE_DEFAULT,
     DYNAMIC_DEFAULT,
     OPSET_DEFAULT,
@@ -22,6 +23,8 @@ from attncli.cli.options import (
     ParamOpt,
     ReportFileOpt,
     SeedOpt,
+    ShapeOpt,
+    ShapesOnlyOpt,
     WeightsOpt,
     choice_value,
     choices,
@@ -45,17 +48,13 @@ def export(
         typer.Option("--exporter", help=f"auto: TorchScript below opset {DYNAMO_MIN_OPSET}, dynamo from {DYNAMO_MIN_OPSET} on."),
     ] = Exporter.auto,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    allow_trace_warnings: Annotated[
-        bool,
-        typer.Option(
-            "--allow-trace-warnings",
-            help="Pass an export whose trace warned that a Python value computed from a tensor (a branch, a loop count) was frozen into the file.",
-        ),
-    ] = False,
+    allow_trace_warnings: AllowTraceWarningsOpt = False,
     verify: Annotated[
         bool,
         typer.Option("--verify/--no-verify", help="Compare with PyTorch in onnxruntime at every shape the file accepts (as `attncli verify`)."),
     ] = True,
+    shape: ShapeOpt = None,
+    shapes_only: ShapesOnlyOpt = False,
     device: DeviceOpt = DEVICE_DEFAULT,
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
@@ -82,6 +81,7 @@ def export(
         model, output, opset=opset, dynamic=dynamic.value, exporter=exporter.value, force=force, verify=verify,
         params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
         weights=weights, device=choice_value(device), allow_trace_warnings=allow_trace_warnings,
+        shapes=shape or (), shapes_only=shapes_only,
     )
     for stale in result.removed_stale:
         render.note(f"removed {stale}, a temporary file left by an export that was killed.")

@@ -19,6 +19,8 @@ from attncli.cli.options import (
     OutputOpt,
     ParamOpt,
     SeedOpt,
+    ShapeOpt,
+    ShapesOnlyOpt,
     WeightsOpt,
     choice_value,
 )
@@ -32,14 +34,8 @@ def verify(
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance (float32 default).")] = DEFAULT_ATOL,
     rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule).")] = DEFAULT_RTOL,
     seeds: Annotated[int, typer.Option("--seeds", help="Random inputs per shape (seeds --seed, --seed+1, ...).")] = 1,
-    shape: Annotated[
-        list[str] | None,
-        typer.Option("--shape", metavar="N,C,H,W", help="Another input shape to check, repeatable (NAME=N,C,H,W also works).", show_default=False),
-    ] = None,
-    shapes_only: Annotated[
-        bool,
-        typer.Option("--shapes-only", help="Check the --shape shapes only, not the model's example shape and the two planned from it (for a model valid at some sizes only)."),
-    ] = False,
+    shape: ShapeOpt = None,
+    shapes_only: ShapesOnlyOpt = False,
     device: DeviceOpt = DEVICE_DEFAULT,
     provider: Annotated[Device | None, typer.Option("--provider", hidden=True, help="Deprecated: use --device.")] = None,
     param: ParamOpt = None,
@@ -53,16 +49,13 @@ def verify(
 ) -> None:
     """Compare an ONNX file in onnxruntime with the PyTorch model rebuilt from the same options.
 
-    PyTorch runs on the CPU; --device picks onnxruntime's execution provider; each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then odd and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at the smallest shape the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32).
+    PyTorch runs on the CPU; --device picks onnxruntime's execution provider; each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then smaller still, uneven and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at one small shape (each axis at its smallest size) the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32).
 
     Exit 0 when every element of every output is within tolerance at every shape, 1 when not, 2 on usage errors (a missing or invalid file, an input name or rank the file does not have).
     """
     from attncli import api
-    from attncli.errors import UsageError
 
     render.check_target(output)
-    if shapes_only and not shape:
-        raise UsageError("--shapes-only needs at least one --shape.")
     if provider is not None:
         render.note("--provider is deprecated: use --device.")
         device = provider

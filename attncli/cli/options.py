@@ -122,6 +122,25 @@ DynamicOpt = Annotated[
     ),
 ]
 
+AllowTraceWarningsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-trace-warnings",
+        help="Pass an export whose trace warned that a Python value computed from a tensor (a branch, a loop count) was frozen into the file.",
+    ),
+]
+ShapeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--shape", metavar="N,C,H,W", help="Another input shape to verify, repeatable (NAME=N,C,H,W also works).", show_default=False),
+]
+ShapesOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--shapes-only",
+        help="Verify at the --shape shapes only, not the model's example shape and the two planned from it (for a model valid at some sizes only).",
+    ),
+]
+
 # ----------------------------------------------------------------------------- the report
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for programs.")]
@@ -160,6 +179,8 @@ FLAGS = {
     "timeout": "--timeout",
     "jobs": "-j",
     "shard": "--shard",
+    "shapes": "--shape",
+    "shapes_only": "--shapes-only",
 }
 
 
