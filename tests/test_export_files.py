@@ -195,3 +195,25 @@ def test_only_temporary_files_of_dead_writers_on_this_machine_are_removed(tmp_pa
     removed = remove_stale_temp_files(tmp_path)
     assert [p.name for p in removed] == [f".attncli-{host}-{dead}-0123abcd.part"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, kept in names.items() if kept)
+
+
+def test_the_opset_read_from_the_files_top_level_fields_is_onnxs(tmp_path):
+    """file_opset reads ModelProto field 8 without parsing the graph; onnx.load parses it all."""
+    import onnx
+    from onnx import helper
+
+    from attncli.onnx_export import file_opset
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    for imports in ([("", 11)], [("com.microsoft", 1), ("", 17)], [("ai.onnx", 13), ("ai.onnx.ml", 3)], [("custom", 2)]):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in imports], producer_name="p" * 300)
+        path = tmp_path / "m.onnx"
+        onnx.save(model, path)
+        loaded = onnx.load(path)
+        expected = next((o.version for o in loaded.opset_import if o.domain in ("", "ai.onnx")), None)
+        assert file_opset(path) == expected
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "junk.onnx").write_bytes(b"\xff" * 64)
+    assert file_opset(tmp_path / "empty.onnx") is None and file_opset(tmp_path / "junk.onnx") is None
