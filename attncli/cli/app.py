@@ -17,12 +17,16 @@ from typing import Any
 
 import typer
 from typer import Abort
-from typer._click.exceptions import ClickException  # typer 0.29 vendors click; pinned to 0.29.x
 from typer.core import TyperGroup
 
 from attncli.version import __version__
 from attncli.cli.options import FLAGS, DebugOpt
 from attncli.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, AttncliError, exception_text, user_location
+
+# The parser's errors derive from Click's ClickException, which Typer bundles privately: reach it
+# through the public BadParameter rather than importing a private module.
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
 
 class _OneLineUsageErrors(TyperGroup):
     """Typer's group, with its parse errors (an unknown option, a missing argument, a value of the
