@@ -236,40 +236,86 @@ def check(
     patterns: Iterable[str] = (),
     *,
     opsets: Iterable[int] | None = None,
-    dynamic: str = DEFAULT_DYNAMIC,
+    dynamic: str | None = None,
     kind: str | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     shard: str | tuple[int, int] | None = None,
     timeout: float | None = None,
     fail_fast: bool = False,
     allow_trace_warnings: bool = False,
+    config: str | Path | None = None,
+    params: Iterable[str] | dict[str, Any] | None = None,
+    input_shape: str | Iterable[int] | None = None,
+    attn: str | None = None,
+    attn_position: str | None = None,
+    seed: int | None = None,
+    weights: str | Path | None = None,
+    shapes: Iterable[str | Iterable[int]] = (),
+    shapes_only: bool = False,
+    atol: float | None = None,
+    rtol: float | None = None,
     on_plan: Any = None,
     on_start: Any = None,
     on_result: Any = None,
 ) -> Any:
     """The CI gate as a function: build, count, export and verify every selected model at each opset
-    (default 11 and 17), each model in a fresh process. An export whose trace warned fails its case
-    unless ``allow_trace_warnings`` (the warnings are in the case's message either way). Returns an ``attncli.gate.CheckReport``,
+    (default 11 and 17), each model in a fresh process. Returns an ``attncli.gate.CheckReport``,
     whose ``passed`` is True only when every planned case passed::
 
         def test_my_blocks_export():
-            report = attncli.check(["my_block*"], opsets=[13, 17])
+            report = attncli.check(["models.py:Net"], input_shape="1,3,64,64", opsets=[13, 17])
             assert report.passed, [c.message for c in report.cases if not c.passed]
+
+    ``patterns`` are registry wildcards and model targets (``file.py:Name``, ``package.module:Name``);
+    the model options (``params`` ... ``rtol``) apply to every selected model. With no pattern, the
+    project configuration runs: ``config``, else the nearest ``attncli.toml`` or ``pyproject.toml``
+    with a ``[tool.attncli]`` table (see ``attncli.config``); with neither, every registered model.
+    An export whose trace warned fails its case unless ``allow_trace_warnings`` (the warnings are in
+    the case's result either way).
     """
+    import sys
+
     from attncli import gate
+    from attncli.config import find_config, load_config
     from attncli.onnx_export import validate_opset
 
-    opset_list = sorted(set(opsets or gate.DEFAULT_CHECK_OPSETS))
-    for opset in opset_list:
+    patterns = list(patterns)
+    opset_list = sorted(set(opsets)) if opsets else None
+    for opset in opset_list or ():
         validate_opset(opset)
-    _check_dynamic(dynamic)
+    if dynamic is not None:
+        _check_dynamic(dynamic)
     shard_spec = gate.parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
-    cases = gate.select_shard(gate.plan_cases(patterns, opset_list, kind, dynamic, allow_trace_warnings), shard_spec)
+    options = {
+        "params": params, "input_shape": input_shape, "attn": attn, "attn_position": attn_position,
+        "seed": seed, "weights": weights, "shapes": list(shapes), "shapes_only": shapes_only, "atol": atol, "rtol": rtol,
+    }
+    options = {k: v for k, v in options.items() if v is not None and v is not False and not (isinstance(v, (list, tuple, dict)) and not v)}
+    config_path = Path(config) if config is not None else (find_config() if not patterns else None)
+    if config_path is not None:
+        if patterns:
+            raise UsageError("give models or a configuration, not both.", option="config")
+        if options:
+            raise UsageError(
+                f"model options ({', '.join(sorted(options))}) go into the configuration's models, not beside it.", option="config"
+            )
+        project = load_config(config_path)
+        folder = str(project.path.parent.resolve())
+        if folder not in sys.path:  # package.module:Name targets of the project import from its folder
+            sys.path.insert(0, folder)
+        cases = gate.plan_config(project, opset_list, dynamic, allow_trace_warnings)
+        jobs = jobs if jobs is not None else project.jobs
+        timeout = timeout if timeout is not None else project.timeout
+        opset_list = opset_list or sorted({c.opset for c in cases})
+    else:
+        opset_list = opset_list or list(gate.DEFAULT_CHECK_OPSETS)
+        cases = gate.plan_cases(patterns, opset_list, kind, dynamic or DEFAULT_DYNAMIC, allow_trace_warnings, options)
+    cases = gate.select_shard(cases, shard_spec)
     if on_plan:
         on_plan(cases)
     return gate.run_check(
-        cases, jobs=jobs, timeout=gate.DEFAULT_TIMEOUT_S if timeout is None else timeout, fail_fast=fail_fast,
-        on_start=on_start, on_result=on_result, opsets=opset_list, shard=shard_spec,
+        cases, jobs=1 if jobs is None else jobs, timeout=gate.DEFAULT_TIMEOUT_S if timeout is None else timeout,
+        fail_fast=fail_fast, on_start=on_start, on_result=on_result, opsets=opset_list, shard=shard_spec,
     )
 
 

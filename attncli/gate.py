@@ -41,7 +41,9 @@ from attncli.errors import UsageError
 from attncli.reports import json_text
 
 DEFAULT_CHECK_OPSETS = (11, 17)
-STATUSES = ("passed", "failed", "error", "timeout")
+# xfailed: a case expected to fail (its reason given) that failed, which passes the gate;
+# xpassed: one expected to fail that passed, which fails it (the expectation is out of date).
+STATUSES = ("passed", "failed", "error", "timeout", "xfailed", "xpassed")
 DEFAULT_TIMEOUT_S = 300.0
 LOG_TAIL_CHARS = 4000  # of a case's captured output, kept in the report
 
@@ -61,14 +63,32 @@ INTERRUPT_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", 
 
 @dataclass(frozen=True)
 class Case:
+    """One model at one opset, and how to check it. ``model`` names the case (unique in a run);
+    ``request`` (an ``attncli.modelspec.ModelRequest``) says what to build when it is not the
+    registry model of that name: a user's file or package target, -p arguments, input shape,
+    block, weights. ``shapes``, ``shapes_only``, ``atol`` and ``rtol`` are verification's;
+    ``xfail`` is the reason the case is expected to fail (then failing passes the gate, passing
+    does not)."""
+
     model: str
     opset: int
     dynamic: str = "all"
     allow_trace_warnings: bool = False
+    request: Any = field(default=None, compare=False)
+    shapes: tuple[tuple[int, ...], ...] = ()
+    shapes_only: bool = False
+    atol: float | None = None
+    rtol: float | None = None
+    xfail: str | None = None
 
     @property
     def id(self) -> str:
         return f"{self.model}@opset{self.opset}"
+
+    def model_request(self) -> Any:
+        from attncli.modelspec import ModelRequest
+
+        return self.request if self.request is not None else ModelRequest(self.model)
 
 
 @dataclass
@@ -99,7 +119,7 @@ class CaseResult:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status in ("passed", "xfailed")
 
 
 @dataclass
@@ -178,15 +198,88 @@ def check_jobs(jobs: int) -> int:
 
 def plan_cases(
     patterns: Iterable[str] = (), opsets: Iterable[int] = DEFAULT_CHECK_OPSETS, kind: str | None = None, dynamic: str = "all",
-    allow_trace_warnings: bool = False,
+    allow_trace_warnings: bool = False, options: dict[str, Any] | None = None,
 ) -> list[Case]:
-    """Every (model, opset) pair, sorted, so that every machine of a CI matrix plans the same list."""
+    """Every (model, opset) pair, in a fixed order, so that every machine of a CI matrix plans the
+    same list. ``patterns`` are registry wildcards and model targets (``path/to/file.py:Name``,
+    ``package.module:Name``), which are not looked up in the registry. ``options`` are the model
+    options every selected model is built and checked with (``params``, ``input_shape``, ``attn``,
+    ``attn_position``, ``seed``, ``weights``, and verification's ``shapes``, ``shapes_only``,
+    ``atol``, ``rtol``), checked here, before anything runs."""
+    from attncli.modelspec import is_user_model
+
     patterns = list(patterns)
-    for pattern in patterns:  # a pattern that selects nothing is a typo hiding a model from the gate
+    targets = [p for p in patterns if is_user_model(p)]
+    wildcards = [p for p in patterns if not is_user_model(p)]
+    for pattern in wildcards:  # a pattern that selects nothing is a typo hiding a model from the gate
         if not registry.list_specs([pattern], kind):
             raise UsageError(f"no registered model matches {pattern!r}; see `attncli list`.")
-    specs = registry.list_specs(patterns, kind)
-    return [Case(s.name, int(o), dynamic, allow_trace_warnings) for s in specs for o in sorted(set(opsets))]
+    names = [s.name for s in registry.list_specs(wildcards, kind)] if wildcards or not targets else []
+    names += list(dict.fromkeys(targets))
+    opsets = sorted({int(o) for o in opsets})
+    return [case for name in names for case in model_cases(name, name, opsets, dynamic, allow_trace_warnings, options or {})]
+
+
+# the model options a case takes (plan_cases, the project config), and what builds the model
+REQUEST_OPTIONS = ("params", "input_shape", "attn", "attn_position", "seed", "weights")
+VERIFY_OPTIONS = ("shapes", "shapes_only", "atol", "rtol")
+
+
+def model_cases(
+    name: str, target: str, opsets: Iterable[int], dynamic: str = "all", allow_trace_warnings: bool = False,
+    options: dict[str, Any] | None = None, xfail: str | None = None,
+) -> list[Case]:
+    """The cases of one model, ``target`` (a registry name or a model target) built with ``options``
+    and named ``name``; every option is checked now (a usage error names the first bad one)."""
+    from attncli.modelspec import ModelRequest, parse_shape
+    from attncli.parity import check_tolerances, parse_shape_arg
+
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(REQUEST_OPTIONS) - set(VERIFY_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown model options: {', '.join(unknown)}")
+    given = {k: options[k] for k in REQUEST_OPTIONS if options.get(k) not in (None, (), [], {})}
+    request = None
+    if given or target != name or ":" in target:
+        request = ModelRequest.make(target, **given)
+        if request.spec() is None and request.input_shape is None:
+            raise UsageError(f"{target} is your own module: give its input shape.", option="input_shape")
+    else:
+        registry.get(target)  # an unknown name: the usage error, with suggestions
+    shapes = []
+    for item in options.get("shapes") or ():
+        shapes.append(parse_shape_arg(item)[1] if isinstance(item, str) else parse_shape(item))
+    shapes_only = bool(options.get("shapes_only"))
+    if shapes_only and not shapes:
+        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
+    atol, rtol = options.get("atol"), options.get("rtol")
+    if atol is not None or rtol is not None:
+        from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL
+
+        check_tolerances(DEFAULT_ATOL if atol is None else atol, DEFAULT_RTOL if rtol is None else rtol)
+    return [
+        Case(name, int(o), dynamic, allow_trace_warnings, request, tuple(shapes), shapes_only, atol, rtol, xfail)
+        for o in sorted({int(o) for o in opsets})
+    ]
+
+
+def plan_config(
+    config: Any, opsets: Iterable[int] | None = None, dynamic: str | None = None, allow_trace_warnings: bool = False
+) -> list[Case]:
+    """The cases of a project configuration (``attncli.config.ProjectConfig``), in its order.
+    ``opsets``, ``dynamic`` and ``allow_trace_warnings`` given here apply to every model."""
+    cases: list[Case] = []
+    for model in config.models:
+        options = {k: model[k] for k in (*REQUEST_OPTIONS, *VERIFY_OPTIONS) if k in model}
+        try:
+            cases += model_cases(
+                model["name"], model["target"], opsets or model.get("opsets") or DEFAULT_CHECK_OPSETS,
+                dynamic or model.get("dynamic") or "all", allow_trace_warnings or bool(model.get("allow_trace_warnings")),
+                options, model.get("xfail"),
+            )
+        except UsageError as exc:
+            raise UsageError(f"{config.path}: model {model['name']!r}: {exc}") from exc
+    return cases
 
 
 def select_shard(cases: list[Case], shard: tuple[int, int] | None) -> list[Case]:
@@ -227,11 +320,11 @@ def run_model_cases(cases: Sequence[Case], workdir: str | Path, on_built: Callab
     stage = "build"
     try:
         from attncli.counting import count_costs
-        from attncli.modelspec import ModelRequest, build, run_example
+        from attncli.modelspec import build, run_example
         from attncli.onnx_export import accepts_other_spatial_sizes, model_prints_to_stderr
 
         t = time.perf_counter()
-        built = build(ModelRequest(cases[0].model))
+        built = build(cases[0].model_request())
         stages["build"] = time.perf_counter() - t
 
         stage = "count"
@@ -271,6 +364,19 @@ def run_model_cases(cases: Sequence[Case], workdir: str | Path, on_built: Callab
         yield result
 
 
+def _expected(case: Case, result: CaseResult) -> CaseResult:
+    """A case expected to fail: its failure (any but a timeout) passes as xfailed, a pass is xpassed."""
+    if case.xfail is None or result.status == "timeout":
+        return result
+    if result.passed:
+        result.status = "xpassed"
+        result.message = f"expected to fail ({case.xfail}) but passed: remove the expectation ({result.message})"
+    else:
+        result.status = "xfailed"
+        result.message = f"failed as expected ({case.xfail}): {result.message}"
+    return result
+
+
 def _export_and_verify(
     built: Any, case: Case, spatial: bool, workdir: Path, references: dict[Any, list[Any]], outputs: Any
 ) -> CaseResult:
@@ -299,7 +405,11 @@ def _export_and_verify(
 
         stage = "verify"
         t = time.perf_counter()
-        verdict = verify_onnx(built, path, example_outputs=exported.example_outputs, references=references)
+        tolerances = {k: v for k, v in (("atol", case.atol), ("rtol", case.rtol)) if v is not None}
+        verdict = verify_onnx(
+            built, path, example_outputs=exported.example_outputs, references=references,
+            shapes=case.shapes, shapes_only=case.shapes_only, **tolerances,
+        )
         stages["verify"] = time.perf_counter() - t
         result.shapes = [list(s) for s in verdict.shapes]
         result.max_abs = verdict.max_abs
@@ -408,6 +518,34 @@ def _read_log(path: str | Path, offset: int) -> tuple[str, int]:
     return text, end
 
 
+@contextlib.contextmanager
+def _caller_main_hidden() -> Iterator[None]:
+    """While a model's process starts, hide the caller's ``__main__`` from multiprocessing.
+
+    A process started by multiprocessing re-imports the parent's main module to rebuild it (by
+    path, or by name under ``python -m``): a script without an ``if __name__ == "__main__":``
+    guard would run again in every model's process, and a program read from stdin or typed in a
+    notebook has no file to import. The model's process runs ``_model_process`` from this module
+    and never needs the caller's main module, so there is nothing to rebuild.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        if "__file__" in saved:
+            del main.__file__
+        main.__spec__ = None
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+        if "__spec__" not in saved:
+            with contextlib.suppress(AttributeError):
+                del main.__spec__
+
+
 class _ModelRun:
     """A model's process and the state of its cases, as the gate sees them."""
 
@@ -425,7 +563,8 @@ class _ModelRun:
             daemon=True,
         )
         try:
-            self.proc.start()
+            with _caller_main_hidden():
+                self.proc.start()
         finally:
             child.close()
         self.started = time.monotonic()
@@ -559,6 +698,7 @@ def run_check(
 
     def finish(case: Case, result: CaseResult) -> None:
         nonlocal stop
+        result = _expected(case, result)
         results[case] = result
         if on_result:
             on_result(result)

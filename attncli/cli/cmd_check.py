@@ -1,11 +1,27 @@
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from attncli.cli import render
 from attncli.cli.app import command
-from attncli.cli.options import DYNAMIC_DEFAULT, AllowTraceWarningsOpt, DynamicOpt, KindOpt, OutputOpt, choice_value, choices
+from attncli.cli.options import (
+    AllowTraceWarningsOpt,
+    AttnOpt,
+    AttnPositionOpt,
+    Dynamic,
+    InputShapeOpt,
+    KindOpt,
+    OutputOpt,
+    ParamOpt,
+    ShapeOpt,
+    ShapesOnlyOpt,
+    WeightsOpt,
+    choice_value,
+    choices,
+)
+from attncli.onnx_export import DEFAULT_DYNAMIC
 from attncli.gate import DEFAULT_CHECK_OPSETS, DEFAULT_TIMEOUT_S
 
 ReportFormat = choices("ReportFormat", ("table", "json", "junit", "markdown"))
@@ -13,20 +29,48 @@ ReportFormat = choices("ReportFormat", ("table", "json", "junit", "markdown"))
 
 @command("check")
 def check_registry(
-    patterns: Annotated[list[str] | None, typer.Argument(help="Registry wildcards (default: every model).", show_default=False)] = None,
+    patterns: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[MODELS]...",
+            help="Registry wildcards and model targets (path/to/file.py:Name, package.module:Name). Default: the project's"
+            " configuration ([tool.attncli] in pyproject.toml, or attncli.toml, here or in a folder above), else every registered model.",
+            show_default=False,
+        ),
+    ] = None,
     opset: Annotated[
         list[int] | None,
         typer.Option("--opset", help=f"Target opset, repeatable (default: {' and '.join(map(str, DEFAULT_CHECK_OPSETS))}).", show_default=False),
     ] = None,
-    dynamic: DynamicOpt = DYNAMIC_DEFAULT,
+    dynamic: Annotated[
+        Dynamic | None,
+        typer.Option("--dynamic", help=f"Dynamic input axes (default: {DEFAULT_DYNAMIC}, or the configuration's); see `attncli export -h`.", show_default=False),
+    ] = None,
     kind: KindOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 1,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: 1, or the configuration's).", show_default=False)] = None,
     shard: Annotated[str | None, typer.Option("--shard", metavar="I/N", help="Run shard I of N (deterministic; for CI matrices).", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per case before its process (and all it started) is killed.")] = DEFAULT_TIMEOUT_S,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help=f"Seconds per case before its process (and all it started) is killed (default: {DEFAULT_TIMEOUT_S:g}, or the configuration's).", show_default=False),
+    ] = None,
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.table,
     output: OutputOpt = None,
     keep_going: Annotated[bool, typer.Option("--keep-going/--fail-fast", help="Run every case, or stop at the first failure.")] = True,
     allow_trace_warnings: AllowTraceWarningsOpt = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="The project configuration to run (pyproject.toml or attncli.toml); see docs/config.md.", show_default=False),
+    ] = None,
+    param: ParamOpt = None,
+    input_shape: InputShapeOpt = None,
+    attn: AttnOpt = None,
+    attn_position: AttnPositionOpt = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for the weights and the inputs (default 0).", show_default=False)] = None,
+    weights: WeightsOpt = None,
+    shape: ShapeOpt = None,
+    shapes_only: ShapesOnlyOpt = False,
+    atol: Annotated[float | None, typer.Option("--atol", help="Absolute tolerance (default 1e-5).", show_default=False)] = None,
+    rtol: Annotated[float | None, typer.Option("--rtol", help="Relative tolerance (default 1e-4).", show_default=False)] = None,
 ) -> None:
     """The CI gate: build, count, export and verify every selected model at each opset.
 
@@ -35,12 +79,16 @@ def check_registry(
     """
     from attncli import api, gate
 
-    gate.check_timeout(timeout)
-    gate.check_jobs(jobs)
+    if timeout is not None:
+        gate.check_timeout(timeout)
+    if jobs is not None:
+        gate.check_jobs(jobs)
     render.check_target(output)
     with render.CheckProgress() as progress:
         report = api.check(
-            patterns or (), opsets=opset, dynamic=dynamic.value, kind=choice_value(kind), jobs=jobs,
+            patterns or (), opsets=opset, dynamic=dynamic.value if dynamic else None, kind=choice_value(kind), jobs=jobs,
+            config=config, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position),
+            seed=seed, weights=weights, shapes=shape or (), shapes_only=shapes_only, atol=atol, rtol=rtol,
             shard=shard, timeout=timeout, fail_fast=not keep_going, allow_trace_warnings=allow_trace_warnings,
             on_plan=progress.planned, on_start=progress.started, on_result=progress.finished,
         )

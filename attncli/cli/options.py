@@ -179,6 +179,9 @@ FLAGS = {
     "timeout": "--timeout",
     "jobs": "-j",
     "shard": "--shard",
+    "config": "--config",
+    "atol": "--atol",
+    "rtol": "--rtol",
     "shapes": "--shape",
     "shapes_only": "--shapes-only",
 }

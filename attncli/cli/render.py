@@ -146,7 +146,7 @@ def info_report(info: ModelInfo, console: Console = out) -> None:
 
 # ----------------------------------------------------------------------------- check
 
-_STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow"}
+_STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow", "xfailed": "green", "xpassed": "red"}
 
 
 class CheckProgress:
