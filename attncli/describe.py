@@ -8,7 +8,7 @@ from typing import Any
 
 from attncli.blocks import POSITIONS
 from attncli.errors import UsageError
-from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, output_shapes, run_example
+from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, is_user_model, output_shapes, run_example
 
 BINARY_MEGA = 2**20  # ECA-Net's tables (thop) divide parameter counts by 2^20 ...
 BINARY_GIGA = 2**30  # ... and MAC counts by 2^30.
@@ -134,7 +134,7 @@ def model_notes(built: BuiltModel) -> list[str]:
     spec = built.spec
     notes = list(spec.notes) if spec is not None else []
     attn = built.request.attn
-    if attn:
+    if attn and not is_user_model(attn):  # a block from the user's file has no registry notes
         block = registry.get(attn)
         if block.attn_note and not any(k.startswith(ATTN_PREFIX) for k in built.request.params):
             notes.append(f"{block.name}: {block.attn_note}")

@@ -2,8 +2,10 @@
 
 A model is a registry name (``eca``), a file (``path/to/file.py:Name``) or an importable module
 (``package.module:Name``), where ``Name`` is an ``nn.Module`` class or a function returning one.
-Constructor arguments come from ``-p key=value``; ``--attn NAME`` puts a registry block into a
-backbone that takes one, at the block's own position or at ``--attn-position``. A named network
+Constructor arguments come from ``-p key=value``; ``--attn BLOCK`` puts a block into a backbone
+that takes one, at the block's own position or at ``--attn-position``. The block is a registry name
+or the user's own, ``file.py:Name`` or ``package.module:Name`` (imported as a model is), built per
+residual unit as ``Name(channels=C, **attn_args)`` exactly as a registered block. A named network
 of the zoo (``eca_resnet50``) is built exactly as its plain backbone with its block and arguments
 (``resnet50 --attn eca -p attn.k_size=3,5,5,7``); on such a row ``-p k_size=...`` is short for
 ``-p attn.k_size=...`` when the backbone itself has no ``k_size``. Building is deterministic: weights are initialised under ``seed``, and the
@@ -41,6 +43,7 @@ from attncli.errors import (
     AttncliError,
     UsageError,
     UserCodeError,
+    CodeLocation,
     display_path,
     exception_text,
     first_line,
@@ -236,7 +239,11 @@ class ModelRequest:
         if not str(model).strip():
             raise UsageError("the model is empty: give a registry name, path/to/file.py:Name or package.module:Name.")
         if attn is not None and not attn.strip():
-            raise UsageError("the attention block is empty: give the name of a block (kind block in `attncli list`).", option="attn")
+            raise UsageError(
+                "the attention block is empty: give the name of a block (kind block in `attncli list`),"
+                " path/to/file.py:Name or package.module:Name.",
+                option="attn",
+            )
         if attn_position is not None and attn_position not in POSITIONS:
             raise UsageError(f"bad attention position {attn_position!r}: give one of {', '.join(POSITIONS)}.", option="attn_position")
         if weights is not None and not str(weights).strip():
@@ -257,7 +264,10 @@ class ModelRequest:
     @property
     def display_name(self) -> str:
         base = self.model if is_user_model(self.model) else registry.get(self.model).name
-        return f"{base}+{self.attn.lower()}" if self.attn else base
+        if not self.attn:
+            return base
+        # the user's block by its own name, without the path: resnet50+TripletLite
+        return f"{base}+{self.attn.rpartition(':')[2] if is_user_model(self.attn) else self.attn.lower()}"
 
     @property
     def changes_defaults(self) -> bool:
@@ -335,31 +345,37 @@ def _is_module_path(location: str) -> bool:
     return all(part.isidentifier() for part in location.split("."))
 
 
-def _user_file(location: str, attr: str) -> Path:
-    """The ``.py`` file named before the ':', checked: it exists, is a file, and its name is legal."""
+def _user_file(location: str, attr: str, what: str = "model", option: str | None = None) -> Path:
+    """The ``.py`` file named before the ':', checked: it exists, is a file, and its name is legal.
+
+    ``what`` names the thing the file holds in messages (a model, an attention block); ``option`` is
+    the parameter the file was given as."""
     path = Path(location).expanduser()
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
             raise UsageError(
-                f"bad model file {short(repr(location))}: a file or folder name may be at most {NAME_MAX} bytes,"
-                f" and one here has {len(os.fsencode(part))}."
+                f"bad {what} file {short(repr(location))}: a file or folder name may be at most {NAME_MAX} bytes,"
+                f" and one here has {len(os.fsencode(part))}.",
+                option=option,
             )
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
-        raise UsageError(f"no such file: {short(location)}. Check the path before the ':'.") from None
+        raise UsageError(f"no such file: {short(location)}. Check the path before the ':'.", option=option) from None
     except OSError as exc:
-        raise UsageError(f"cannot read {short(location)}: {exc.strerror or exc}.") from None
+        raise UsageError(f"cannot read {short(location)}: {exc.strerror or exc}.", option=option) from None
     if stat.S_ISDIR(mode):
-        raise UsageError(f"{short(location)} is a folder; give a Python file: path/to/file.py:{short(attr, 40)}.")
+        raise UsageError(f"{short(location)} is a folder; give a Python file: path/to/file.py:{short(attr, 40)}.", option=option)
     if not stat.S_ISREG(mode):
-        raise UsageError(f"{short(location)} is not a regular file; give a Python file: path/to/file.py:{short(attr, 40)}.")
+        raise UsageError(
+            f"{short(location)} is not a regular file; give a Python file: path/to/file.py:{short(attr, 40)}.", option=option
+        )
     if path.suffix != ".py":
-        raise UsageError(f"{short(location)} is not a .py file; give path/to/file.py:Name or package.module:Name.")
+        raise UsageError(f"{short(location)} is not a .py file; give path/to/file.py:Name or package.module:Name.", option=option)
     return path.resolve()
 
 
-def _import_file(path: Path) -> Any:
+def _import_file(path: Path, option: str | None = None) -> Any:
     mod_name = f"attncli_user_{path.stem}_{abs(hash(str(path))) & 0xFFFFFF:x}"
     module = sys.modules.get(mod_name)
     if module is not None:
@@ -371,19 +387,19 @@ def _import_file(path: Path) -> Any:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except (Exception, SystemExit) as exc:  # the user's file ran and raised (sys.exit included): theirs to fix
         del sys.modules[mod_name]
-        raise user_code_error(f"importing {display_path(path)}", exc, [path]) from exc
+        raise user_code_error(f"importing {display_path(path)}", exc, [path], option=option) from exc
     return module
 
 
-def _import_module(location: str) -> Any:
+def _import_module(location: str, option: str | None = None) -> Any:
     try:
         return importlib.import_module(location)
     except ModuleNotFoundError as exc:
         if exc.name and (location == exc.name or location.startswith(exc.name + ".")):
-            raise UsageError(f"could not import module {location!r}: {exc}. Is it on PYTHONPATH?") from exc
-        raise user_code_error(f"importing {location}", exc) from exc  # the module imports something missing
+            raise UsageError(f"could not import module {location!r}: {exc}. Is it on PYTHONPATH?", option=option) from exc
+        raise user_code_error(f"importing {location}", exc, option=option) from exc  # the module imports something missing
     except (Exception, SystemExit) as exc:  # the user's module ran and raised
-        raise user_code_error(f"importing {location}", exc) from exc
+        raise user_code_error(f"importing {location}", exc, option=option) from exc
 
 
 def _code_paths(module: Any) -> tuple[str, ...]:
@@ -395,15 +411,18 @@ def _code_paths(module: Any) -> tuple[str, ...]:
     return tuple(str(p) for p in paths)
 
 
-def _load_user_object(model: str) -> tuple[Any, tuple[str, ...]]:
-    """The class or function of ``file.py:Name`` / ``package.module:Name``, and its code paths."""
+def _load_user_object(model: str, what: str = "model", option: str | None = None) -> tuple[Any, tuple[str, ...]]:
+    """The class or function of ``file.py:Name`` / ``package.module:Name``, and its code paths.
+
+    ``what`` names the object in messages (a model, an attention block); ``option`` is the
+    parameter ``model`` was given as (None for the model itself)."""
     location, _, attr = model.rpartition(":")
     if not location or not attr:
-        raise UsageError(f"bad model {short(repr(model))}: write path/to/file.py:Name or package.module:Name.")
+        raise UsageError(f"bad {what} {short(repr(model))}: write path/to/file.py:Name or package.module:Name.", option=option)
     if location.endswith(".py") or "/" in location or os.sep in location or not _is_module_path(location):
-        module = _import_file(_user_file(location, attr))
+        module = _import_file(_user_file(location, attr, what, option), option)
     else:
-        module = _import_module(location)
+        module = _import_module(location, option)
     obj = module
     try:
         for part in attr.split("."):
@@ -411,7 +430,8 @@ def _load_user_object(model: str) -> tuple[Any, tuple[str, ...]]:
     except AttributeError:
         names = [n for n in dir(module) if not n.startswith("_")]
         raise UsageError(
-            f"{short(location)} has no {short(repr(attr), 40)}; it defines: {', '.join(names[:12]) or 'nothing public'}."
+            f"{short(location)} has no {short(repr(attr), 40)}; it defines: {', '.join(names[:12]) or 'nothing public'}.",
+            option=option,
         ) from None
     return obj, _code_paths(module)
 
@@ -503,7 +523,7 @@ def _check_arguments(
     if complete:
         missing = [n for n in named if params[n].default is inspect.Parameter.empty and n not in kwargs]
         if missing:
-            raise UsageError(f"{what} needs a value for {', '.join(missing)}.", option="params")
+            raise UsageError(f"{what} needs a value for {', '.join(prefix + m for m in missing)}.", option="params")
     for key in given:
         if key not in params or key not in kwargs:
             continue
@@ -608,6 +628,57 @@ def _check_forward_signature(module: Any, name: str) -> None:
         raise UsageError(f"{name}'s forward takes no input; attncli feeds it one tensor.")
 
 
+def _attention_block(attn: str) -> tuple[Any, str, tuple[str, ...]]:
+    """The block ``attn`` names: its class (or function), its name, and the user's code paths.
+
+    A registry name gives the registered block (a plugin's code is the user's); ``file.py:Name`` or
+    ``package.module:Name`` gives the user's own block, named as given."""
+    if is_user_model(attn):
+        factory, paths = _load_user_object(attn, "attention block", option="attn")
+        if not callable(factory):
+            raise UsageError(f"{attn} is not a class or function returning an nn.Module.", option="attn")
+        return factory, attn, paths
+    block = registry.get(attn)
+    if block.kind != "block":
+        raise UsageError(f"the attention block must be a block, and {block.name} is a {block.kind}.", option="attn")
+    factory = block.load_factory()
+    module_name = block.target.partition(":")[0]
+    paths = _code_paths(sys.modules[module_name]) if module_name.partition(".")[0] != "attncli" else ()
+    return factory, block.name, paths
+
+
+def _defined_at(factory: Any) -> CodeLocation | None:
+    """The line of the user's code that defines how ``factory`` is called: its ``__init__``, or the function."""
+    func = vars(factory).get("__init__") if isinstance(factory, type) else factory
+    code = getattr(func, "__code__", None)
+    return CodeLocation(code.co_filename, code.co_firstlineno) if code is not None else None
+
+
+def _check_block_arguments(
+    factory: Any, name: str, args: dict[str, Any], given: Iterable[str], *, complete: bool
+) -> None:
+    """Refuse, before building, ``-p attn.*`` arguments the block cannot take, and (``complete``: the
+    user's own block) a block the backbones cannot build as they build every block,
+    ``factory(channels=C, **args)`` with each unit's channel count C."""
+    from attncli.blocks import BUILT_BY_BACKBONE, check_block_factory
+
+    if "channels" in args:
+        raise UsageError(
+            f"{ATTN_PREFIX}channels is set by the backbone: each block gets its residual unit's channel count.",
+            option="params",
+        )
+    if complete:
+        try:
+            check_block_factory(factory, name)
+        except ValueError as exc:
+            where = _defined_at(factory)
+            raise UsageError(f"{exc}{f' (at {where})' if where else ''}.", option="attn") from None
+    sig = _signature(factory)
+    # the arguments the backbone gives stand in for their values, so the rest is checked as a call would be
+    stand_ins = dict.fromkeys(n for n in BUILT_BY_BACKBONE if sig is not None and n in sig.parameters)
+    _check_arguments(factory, {**stand_ins, **args}, name, given, prefix=ATTN_PREFIX, complete=complete)
+
+
 # ----------------------------------------------------------------------------- building
 
 
@@ -645,22 +716,23 @@ def build(request: ModelRequest) -> BuiltModel:
         )
     from attncli.blocks import canonical_args
 
+    attn_factory = None  # the user's own block (file.py:Name): the backbone gets the class itself
     if attn:
-        block = registry.get(attn)
-        if block.kind != "block":
-            raise UsageError(f"the attention block must be a block, and {block.name} is a {block.kind}.", option="attn")
-        kwargs["attn"] = block.name
+        block_factory, block_name, block_paths = _attention_block(attn)
+        code_paths = (*code_paths, *block_paths)
+        kwargs["attn"] = block_name  # shown and recorded as given; a registry block by its own name
+        if is_user_model(attn):
+            attn_factory = block_factory
+        try:
+            canonical = canonical_args(block_factory, attn_args)
+        except ValueError as exc:
+            raise UsageError(f"{block_name}: {exc}.", option="params") from None
+        given_attn = [k[len(ATTN_PREFIX):] for k in given if k.startswith(ATTN_PREFIX)]
+        _check_block_arguments(
+            block_factory, block_name, canonical, canonical_args(block_factory, dict.fromkeys(given_attn)),
+            complete=attn_factory is not None,
+        )
         if attn_args:
-            block_factory = block.load_factory()
-            try:
-                canonical = canonical_args(block_factory, attn_args)
-            except ValueError as exc:
-                raise UsageError(f"{block.name}: {exc}.", option="params") from None
-            given_attn = [k[len(ATTN_PREFIX):] for k in given if k.startswith(ATTN_PREFIX)]
-            _check_arguments(
-                block_factory, canonical, block.name, canonical_args(block_factory, dict.fromkeys(given_attn)),
-                prefix=ATTN_PREFIX, complete=False,
-            )
             kwargs["attn_args"] = attn_args
     if spec is not None and spec.kind == "block":
         try:  # the user's old argument names (rate=) override the row's defaults under the new ones
@@ -676,7 +748,7 @@ def build(request: ModelRequest) -> BuiltModel:
             _check_parameter_memory(factory, kwargs, request, shape)
         torch.manual_seed(request.seed)
         try:
-            module = factory(**kwargs)
+            module = factory(**kwargs) if attn_factory is None else factory(**{**kwargs, "attn": attn_factory})
         except AttncliError:
             raise
         except (Exception, SystemExit) as exc:

@@ -72,6 +72,7 @@ class CNN1D(nn.Module):
         self.stage1 = conv_stage(in_channels, 16, 64, stride=16, padding=24)
         self.stage2 = conv_stage(16, 32, 3)
         self.attn = ins.make(0, 32) if ins else None
+        self.attn_position = ins.position if ins else None  # branch_end: the one place, as x + attn(x)
         self.stage3 = conv_stage(32, 64, 3)
         self.stage4 = conv_stage(64, 64, 3)
         self.stage5 = conv_stage(64, 64, 3)

@@ -1,6 +1,7 @@
 """Putting an attention block into a backbone: which block, where, with which arguments per stage.
 
-Shared by every backbone. The block is a registry name or a class (or function) returning a module;
+Shared by every backbone. The block is a registry name or a class (or function) returning a module
+(a user's own block: ``attncli.modelspec`` imports it from ``file.py:Name`` and passes the class);
 its position comes from the class (see :mod:`attncli.blocks`) unless ``attn_position`` overrides
 it, and each backbone says which positions its units have.
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from attncli.blocks import POSITIONS, block_factory, block_position, canonical_args, make_block
+from attncli.blocks import POSITIONS, block_factory, block_position, canonical_args, check_block_factory, make_block
 
 
 @dataclass
@@ -34,7 +35,10 @@ class Insertion:
         return bool(getattr(self.factory, "norm_after", True))
 
     def make(self, stage: int, channels: int, **extra: Any) -> nn.Module:
-        return make_block(self.factory, channels, **extra, **self.stage_args[stage])
+        block = make_block(self.factory, channels, **extra, **self.stage_args[stage])
+        if not isinstance(block, nn.Module):  # a function given as the block may return anything
+            raise ValueError(f"{self.name} returned {type(block).__name__}, not a torch.nn.Module")
+        return block
 
 
 def check_backbone_args(
@@ -99,6 +103,7 @@ def plan_insertion(
     if position not in positions:
         offered = ", ".join(p for p in POSITIONS if p in positions)
         raise ValueError(f"{backbone} has no place '{position}' for {name}; its units offer: {offered}")
+    check_block_factory(factory, name, position)
     return Insertion(name, factory, position, stage_block_args(factory, name, attn_args, num_stages), rank)
 
 

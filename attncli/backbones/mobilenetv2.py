@@ -70,6 +70,8 @@ class InvertedResidual(nn.Module):
         hidden = int(round(in_ch * expand_ratio))
         self.use_res_connect = stride == 1 and in_ch == out_ch
         position = attn.position if attn else None
+        # where this unit holds a block (None without one: the t=1 unit has no place after_3x3_act)
+        self.attn_position = position if position != "after_3x3_act" or expand_ratio != 1 else None
         layers: list[nn.Module] = []
         if expand_ratio != 1:
             layers.append(ConvBNReLU(in_ch, hidden, kernel_size=1))

@@ -8,10 +8,15 @@ unless ``--attn-position`` says otherwise. A block that replaces the 3x3 convolu
 that followed the convolution; PSA keeps it, as the official EPSANet does.
 
 Old argument names stay accepted: a class lists them in ``arg_aliases`` (``{"rate": "reduction"}``).
+
+A user's own block (``--attn file.py:Name``) follows the same rules: the backbones build it as
+``Name(channels=C, **args)`` for each unit's channel count C (plus ``out_channels`` and ``stride`` in
+place of the 3x3 convolution), at its ``position`` or ``branch_end``.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 POSITIONS = {
@@ -21,6 +26,8 @@ POSITIONS = {
     "replace_3x3": "in place of the 3x3 convolution, carrying its stride (PSA, SK)",
 }
 DEFAULT_POSITION = "branch_end"
+# The arguments a backbone gives every block it builds; ``replace_3x3`` adds the convolution's own.
+BUILT_BY_BACKBONE = ("channels", "out_channels", "stride")
 
 
 def block_position(factory: Any, override: str | None = None) -> str:
@@ -57,3 +64,29 @@ def block_factory(name: str) -> Any:
 def make_block(factory: Any, channels: int, **kwargs: Any) -> Any:
     """Build a block for ``channels`` channels (the backbones call this)."""
     return factory(channels=channels, **canonical_args(factory, kwargs))
+
+
+def check_block_factory(factory: Any, name: str, position: str | None = None) -> None:
+    """Refuse a block the backbones cannot build: its constructor must take ``channels`` (and, at
+    ``replace_3x3``, ``out_channels`` and ``stride``) by name."""
+    needed = BUILT_BY_BACKBONE if position == "replace_3x3" else BUILT_BY_BACKBONE[:1]
+    init = getattr(factory, "__init__", None) if isinstance(factory, type) else None
+    if init is not None and getattr(init, "__module__", "").partition(".")[0] == "torch":
+        # no constructor of its own: nn.Module's takes *args, **kwargs only to refuse them
+        named: list[str] = []
+    else:
+        try:
+            params = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            return  # a builtin or a C extension: its call will say
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [n for n in needed if n not in named]
+    if missing:
+        call = ", ".join(f"{n}={n[0].upper()}" for n in needed)
+        short_name = getattr(factory, "__name__", name)
+        raise ValueError(
+            f"{name} takes no {' or '.join(missing)} argument (it takes: {', '.join(named) or 'none'}); a backbone"
+            f" builds one block per residual unit as {short_name}({call}, ...), C the unit's channel count"
+        )

@@ -61,7 +61,12 @@ InputShapeOpt = Annotated[
 ]
 AttnOpt = Annotated[
     str | None,
-    typer.Option("--attn", metavar="BLOCK", help="Put this attention block into a resnet*/resnext*/mobilenetv2/cnn1d backbone.", show_default=False),
+    typer.Option(
+        "--attn", metavar="BLOCK",
+        help="Put this attention block into a resnet*/resnext*/mobilenetv2/cnn1d backbone: a registered block,"
+        " path/to/file.py:Name or package.module:Name (its constructor takes channels; -p attn.KEY=VALUE for the rest).",
+        show_default=False,
+    ),
 ]
 AttnPositionOpt = Annotated[
     AttnPosition | None,
