@@ -145,7 +145,6 @@ def default_of(param):
         ("--iters", ["profile", "bench"]),
         ("--threads", ["profile", "bench"]),
         ("--batch-size", ["profile", "bench"]),
-        ("--dynamic", ["export", "check"]),
         ("--opset", ["export", "bench"]),
         ("--attn-position", ["info", "profile", "bench", "export", "verify"]),
         ("--format", ["list", "info", "profile", "bench", "export", "verify"]),
@@ -174,6 +173,9 @@ def test_shared_defaults_come_from_the_library():
     assert default_of(export["--opset"]) == DEFAULT_OPSET
     assert default_of(export["--dynamic"]) == DEFAULT_DYNAMIC == "all"
     assert choices_of(export["--dynamic"]) == list(DYNAMIC_CHOICES)
+    # check's --dynamic has no default of its own: the project configuration's, else export's
+    check = params_of("check")
+    assert default_of(check["--dynamic"]) is None and choices_of(check["--dynamic"]) == list(DYNAMIC_CHOICES)
     assert choices_of(profile["--attn-position"]) == list(POSITIONS)
 
 
