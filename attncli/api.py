@@ -8,7 +8,7 @@ None are ``timing.DEFAULT_WARMUP``/``timing.DEFAULT_ITERS`` for the device.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -197,14 +197,14 @@ def export(
 
 
 def verify(
-    model: str,
-    file: str | Path,
+    model: str | None = None,
+    file: str | Path | None = None,
     *,
     params: Iterable[str] | dict[str, Any] | None = None,
     input_shape: str | Iterable[int] | None = None,
     attn: str | None = None,
     attn_position: str | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     weights: str | Path | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -213,22 +213,84 @@ def verify(
     shapes_only: bool = False,
     device: str | None = None,
     provider: str | None = None,
+    on_differences: Callable[[list[str]], None] | None = None,
 ) -> Any:
     """Rebuild the model from the same spec (same seed, same weights) and compare it with the ONNX
     file in onnxruntime on the execution provider of ``device`` (``provider`` is its old name).
     ``shapes`` are checked after the planned ones; with ``shapes_only`` they replace them.
-    Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
-    from attncli import parity
 
+    ``verify(file)`` (or ``verify(file=...)``) rebuilds the model from the spec that ``export``
+    recorded in the file (``onnx_export.spec_from_file``); a recorded weights file must still be
+    there with the same sha256. ``verify(model, file, ...)`` builds the model as given and compares
+    as asked; where that spec differs from the recorded one (``onnx_export.spec_differences``),
+    ``on_differences`` gets one sentence per field once the comparison has run, before the report
+    is returned, and a usage error raised by the comparison (the file fixes an axis the model does
+    not have...) ends with those sentences. ``seed`` None is 0 with a model.
+
+    Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
+    from attncli import onnx_export, parity
+
+    if file is None:  # verify(file): the one-argument form
+        model, file = None, model
+    if file is None:
+        raise UsageError("give the ONNX file to verify.")
     shapes = list(shapes)
     if shapes_only and not shapes:  # before the (possibly slow) build
         raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
-    built = _build(ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position))
-    return parity.verify_onnx(
-        built, file,
-        atol=parity.DEFAULT_ATOL if atol is None else atol,
-        rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-        seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
+    differences: list[str] = []
+    if model is None:
+        request = _recorded_request(file, onnx_export.spec_from_file(file), params=params, input_shape=input_shape,
+                                    attn=attn, attn_position=attn_position, seed=seed, weights=weights)
+    else:
+        request = ModelRequest.make(model, params, input_shape, attn, 0 if seed is None else seed, weights, attn_position=attn_position)
+        try:
+            recorded = onnx_export.spec_from_file(file)
+        except UsageError:  # a missing or broken file: verification says so, after the model's own checks
+            recorded = None
+        differences = onnx_export.spec_differences(recorded, request) if recorded is not None else []
+    built = _build(request)
+    try:
+        report = parity.verify_onnx(
+            built, file,
+            atol=parity.DEFAULT_ATOL if atol is None else atol,
+            rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
+            seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
+        )
+    except UsageError as exc:
+        # A usage error is one line: the differences that likely explain it go into it, not before it.
+        if differences:
+            exc.args = (f"{str(exc).rstrip('.')}; {'; '.join(differences)}.", *exc.args[1:])
+        raise
+    # Before the report is shown: a reader meets the differences before the verdict they explain.
+    if differences and on_differences is not None:
+        on_differences(differences)
+    return report
+
+
+def _recorded_request(file: str | Path, recorded: dict[str, Any] | None, **given: Any) -> ModelRequest:
+    """The request recorded in ``file`` by ``export``, its weights file checked against the recorded sha256."""
+    from attncli.onnx_export import weights_sha256
+
+    if recorded is None:
+        raise UsageError(f"{file} records no model spec (attncli export did not write it): give the model to compare it with.")
+    options = [name for name, value in given.items() if value is not None and value != [] and value != ()]
+    if options:
+        raise UsageError(
+            f"model options ({', '.join(options)}) need a model: without one, {file} is rebuilt from the spec it records.",
+            option=options[0],
+        )
+    path, digest = recorded["weights"], recorded["weights_sha256"]
+    if path is not None:
+        if not Path(path).is_file():
+            raise UsageError(f"{file} was exported with weights {path}, which is missing now.")
+        if digest is not None and weights_sha256(path) != digest:
+            raise UsageError(
+                f"{path} has changed since {file} was exported: its sha256 differs from the one recorded"
+                f" ({digest[:12]}..., now {weights_sha256(path)[:12]}...)."
+            )
+    return ModelRequest.make(
+        recorded["model"], recorded["params"], recorded["input_shape"], recorded["attn"], recorded["seed"], path,
+        attn_position=recorded["attn_position"],
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
+from attncli.environment import describe as describe_environment
 from attncli.errors import UsageError
 from attncli.modelspec import ModelRequest, build, forward_errors
 from attncli.onnx_export import DEFAULT_OPSET
@@ -57,6 +58,8 @@ class BenchResult:
     warmup: int
     iters: int
     rows: list[BenchRow] = field(default_factory=list)
+    # versions, platform, CPU, threads (as set for the run), GPU, seed and device (attncli.environment.describe)
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +149,7 @@ def bench(
             result = BenchResult(
                 built.name, list(built.input_shape), device, provider,
                 torch.get_num_threads() if device == "cpu" else None, opset, warmup, iters,
+                environment=describe_environment(seed=request.seed, device=device),
             )
             gen = torch.Generator().manual_seed(request.seed)
             with torch.inference_mode(), forward_errors(built, action="forward (timed)", changed=batch_sizes != [built.input_shape[0]]):

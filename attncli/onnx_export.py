@@ -499,28 +499,174 @@ def explain_export_error(exc: BaseException, opset: int) -> str:
 
 
 def provenance(built: Any, which: str, axes: dict[int, str]) -> dict[str, str]:
-    """What the file records about its making (``metadata_props``): the model, its arguments and
-    request, the exporter, the example shape, the dynamic axes and the versions."""
+    """What the file records about its making (``metadata_props``): the model spec that rebuilds it
+    (``attncli.request``: the target, params, input shape, attention block and position, seed,
+    weights file and its sha256), the resolved arguments, the exporter, the example shape, the
+    dynamic axes and the versions.
+
+    Paths in the request (a ``file.py:Name`` target or block, the weights file) are recorded
+    absolute, resolved against the current folder at export, so that ``verify FILE.onnx`` rebuilds
+    the model from any folder; ``attncli.request_as_given`` keeps them as they were typed."""
     import torch
 
     from attncli.version import __version__
 
     req = built.request
     request = {
-        "model": req.model, "params": req.params, "input_shape": list(req.input_shape) if req.input_shape else None,
-        "attn": req.attn, "seed": req.seed, "weights": req.weights,
+        "model": _absolute_target(req.model), "params": req.params,
+        "input_shape": list(req.input_shape) if req.input_shape else None,
+        "attn": _absolute_target(req.attn) if req.attn else None, "attn_position": req.attn_position,
+        "seed": req.seed, "weights": os.path.abspath(req.weights) if req.weights else None,
+        "weights_sha256": weights_sha256(req.weights) if req.weights else None,
     }
+    as_given = {"model": req.model, "attn": req.attn, "weights": req.weights}
     return {
         "attncli.version": __version__,
         "attncli.model": built.name,
         "attncli.arguments": json.dumps(built.kwargs, sort_keys=True, default=str),
         "attncli.request": json.dumps(request, sort_keys=True, default=str),
+        "attncli.request_as_given": json.dumps(as_given, sort_keys=True),
         "attncli.exporter": which,
         "attncli.example_input_shape": ",".join(str(d) for d in built.input_shape),
         "attncli.dynamic_axes": json.dumps({INPUT_NAME: {str(k): v for k, v in axes.items()}}),
         "attncli.parameters": str(built.num_params),
         "torch.version": torch.__version__,
     }
+
+
+def _absolute_target(target: str) -> str:
+    """``dir/file.py:Name`` with the file's absolute path; a registry name or ``package.module:Name`` as it is."""
+    from attncli.modelspec import is_user_model
+
+    location, _, attr = target.rpartition(":")
+    if not is_user_model(target) or not location or not (location.endswith(".py") or "/" in location or os.sep in location):
+        return target
+    return f"{os.path.abspath(os.path.expanduser(location))}:{attr}"
+
+
+def weights_sha256(path: str | Path) -> str:
+    """The sha256 of a weights file, read in 1 MiB blocks (a checkpoint can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def spec_from_file(path: str | Path) -> dict[str, Any] | None:
+    """The model spec an attncli export recorded in ``path``: the ``attncli.request`` metadata as a
+    dict (model, params, input_shape, attn, attn_position, seed, weights, weights_sha256; keys an
+    older attncli did not record are None), with ``as_given`` (the paths as typed at export) and
+    ``metadata`` (every ``attncli.*`` entry as written). None when the file has no attncli metadata.
+
+    Only the file's top-level fields are read (``metadata_props`` is field 14 of ModelProto, each
+    entry a ``key`` (1) and ``value`` (2)): the graph and its weights are not parsed. A later entry
+    of a key wins, as when protobuf merges.
+    """
+    import mmap
+
+    file = Path(path)
+    if not file.is_file():  # the messages of parity.load_onnx, which verification gives for these files
+        raise UsageError(f"no such file: {path}." if not file.exists() else f"{path} is not a file.")
+    metadata: dict[str, str] = {}
+    with open(file, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise UsageError(f"{path} is not a valid ONNX model: it is empty.")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            try:
+                for field_no, value in _wire_fields(buf, 0, size):
+                    if field_no == 14 and isinstance(value, tuple):
+                        entry = dict(_wire_fields(buf, *value))
+                        key, val = entry.get(1), entry.get(2)
+                        if isinstance(key, tuple):
+                            text = bytes(buf[slice(*val)]).decode() if isinstance(val, tuple) else ""
+                            metadata[bytes(buf[slice(*key)]).decode()] = text
+            except (IndexError, ValueError, UnicodeDecodeError):
+                raise UsageError(f"{path} is not a valid ONNX model: it is not a protobuf message.") from None
+    if "attncli.request" not in metadata:
+        return None
+    try:
+        request = json.loads(metadata["attncli.request"])
+        as_given = json.loads(metadata.get("attncli.request_as_given", "{}"))
+    except ValueError:
+        raise UsageError(f"{path}: its attncli.request metadata is not valid JSON; give the model to verify against.") from None
+    keys = ("model", "params", "input_shape", "attn", "attn_position", "seed", "weights", "weights_sha256")
+    spec = {key: request.get(key) for key in keys}
+    # JSON has no tuples: a comma value of -p (k_size=3,5,5,7) comes back as a list
+    spec["params"] = {k: _as_tuples(v) for k, v in (spec["params"] or {}).items()}
+    spec["seed"] = 0 if spec["seed"] is None else spec["seed"]
+    spec["as_given"] = {key: as_given.get(key, request.get(key)) for key in ("model", "attn", "weights")}
+    spec["metadata"] = {k: v for k, v in metadata.items() if k.startswith("attncli.")}
+    return spec
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def spec_differences(recorded: dict[str, Any], request: Any) -> list[str]:
+    """How ``request`` (a ModelRequest) differs from the spec ``spec_from_file`` read: one sentence
+    per field, in the order model, params, input shape, attention block, its position, seed,
+    weights; empty when they agree. File targets and weights compare by absolute path, input shapes
+    as resolved (the model's default shape given explicitly is no difference)."""
+    from attncli.modelspec import ModelRequest
+
+    def shown(value: Any, none: str = "none") -> str:
+        if value is None or value == {}:
+            return none
+        if isinstance(value, dict):
+            return " ".join(f"{k}={_shown_value(v)}" for k, v in sorted(value.items()))
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+    given = recorded.get("as_given") or {}
+    differences = []
+    if _absolute_target(request.model) != recorded["model"]:
+        differences.append(f"the file was exported from model {given.get('model') or recorded['model']}; you gave {request.model}")
+    if {k: _as_tuples(v) for k, v in request.params.items()} != recorded["params"]:
+        differences.append(f"the file was exported with params {shown(recorded['params'])}; you gave {shown(request.params)}")
+    mine = _resolved_shape(lambda: request)
+    theirs = recorded["input_shape"]
+    if theirs is None:  # not given at export: the model's default, resolved the same way
+        theirs = _resolved_shape(lambda: ModelRequest.make(recorded["model"], recorded["params"], None, recorded["attn"]))
+    if mine is not None and theirs is not None and list(mine) != list(theirs):
+        differences.append(f"the file was exported with input shape {shown(theirs)}; you gave {shown(mine)}")
+    if (_absolute_target(request.attn) if request.attn else None) != recorded["attn"]:
+        differences.append(
+            f"the file was exported with attention block {given.get('attn') or recorded['attn'] or 'none'}; you gave {request.attn or 'none'}"
+        )
+    if request.attn_position != recorded["attn_position"]:
+        differences.append(
+            f"the file was exported with attention position {recorded['attn_position'] or 'the default'};"
+            f" you gave {request.attn_position or 'the default'}"
+        )
+    if request.seed != recorded["seed"]:
+        differences.append(f"the file was exported with seed {recorded['seed']}; you gave {request.seed}")
+    mine_weights = os.path.abspath(request.weights) if request.weights else None
+    if mine_weights != recorded["weights"]:
+        differences.append(
+            f"the file was exported with weights {given.get('weights') or recorded['weights'] or 'none (seeded initialisation)'};"
+            f" you gave {request.weights or 'none'}"
+        )
+    elif mine_weights and recorded.get("weights_sha256") and os.path.isfile(mine_weights):
+        if weights_sha256(mine_weights) != recorded["weights_sha256"]:
+            differences.append(f"{request.weights} has changed since the export: its sha256 differs from the one recorded in the file")
+    return differences
+
+
+def _shown_value(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _resolved_shape(make_request: Any) -> tuple[int, ...] | None:
+    """The example input shape of the request ``make_request()`` returns, or None when it cannot be
+    told without building."""
+    try:
+        return make_request().resolved()[1]
+    except Exception:  # an unknown name, or a user model without a shape: the build says so
+        return None
 
 
 def _metadata_message(metadata: dict[str, str]) -> bytes:

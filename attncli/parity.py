@@ -291,6 +291,11 @@ class ParityReport:
         return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where}: {detail}"
 
     def as_dict(self) -> dict[str, Any]:
+        from attncli.environment import describe
+
+        # the environment of this process: the model's seed (the first case's: cases draw from seed,
+        # seed + 1, ...) and onnxruntime's device (PyTorch runs on the CPU)
+        device = next((name for name, provider in PROVIDERS.items() if provider == self.provider), self.provider)
         return {
             "model": self.model,
             "file": self.file,
@@ -305,6 +310,7 @@ class ParityReport:
             "dynamic_axes": {str(k): v for k, v in self.dynamic_axes.items()},
             "warnings": self.warnings,
             "cases": [c.as_dict() for c in self.cases],
+            "environment": describe(seed=min((c.seed for c in self.cases), default=None), device=device),
         }
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from attncli import registry
 from attncli.counting import CostCount, count_costs, count_params, eval_mode
+from attncli.environment import describe as describe_environment
 from attncli.describe import ReferenceComparison, check_depth, compare_reference, jsonable, relative_diff
 from attncli.errors import UsageError
 from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, forward_errors, run_example
@@ -111,6 +112,8 @@ class ProfileReport:
     latency_sweep: list[LatencyStats]
     notes: list[str] = field(default_factory=list)  # things a reader should know before quoting a number
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
+    # versions, platform, CPU, threads, GPU, seed and device (attncli.environment.describe)
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -353,6 +356,7 @@ def profile_built(
         latency=sweep[0] if sweep else None,
         latency_sweep=sweep,
         notes=notes,
+        environment=describe_environment(seed=built.request.seed, device=latency.device if latency is not None else None),
     )
 
 

@@ -64,4 +64,4 @@ def bench_model(
     )
     if plot is not None:
         plot_latency(result, plot)
-    render.emit(format.value, result.as_dict(), partial(render.bench_report, result, plot), output)
+    render.emit(format.value, result.as_dict(), partial(render.bench_report, result, plot), output, result.environment)

@@ -63,4 +63,4 @@ def profile(
         latency=latency, device=choice_value(device), dtype=dtype.value, batch_sizes=batch_size, warmup=warmup,
         iters=iters, threads=threads, baseline=baseline,
     )
-    render.emit(format.value, report.as_dict(), partial(render.profile_report, report), output)
+    render.emit(format.value, report.as_dict(), partial(render.profile_report, report), output, report.environment)

@@ -1,5 +1,4 @@
 from functools import partial
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,10 +14,8 @@ from attncli.cli.options import (
     Format,
     FormatOpt,
     InputShapeOpt,
-    ModelArg,
     OutputOpt,
     ParamOpt,
-    SeedOpt,
     ShapeOpt,
     ShapesOnlyOpt,
     WeightsOpt,
@@ -29,8 +26,15 @@ from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL
 
 @command("verify")
 def verify(
-    model: ModelArg,
-    file: Annotated[Path, typer.Argument(metavar="FILE.onnx", help="The ONNX file to compare with the model.", show_default=False)],
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[MODEL] FILE.onnx",
+            help="The ONNX file to compare, alone (the model is rebuilt from the spec the file records)"
+            " or after the model to compare it with: a registry name, path/to/file.py:Name or package.module:Name.",
+            show_default=False,
+        ),
+    ],
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance (float32 default).")] = DEFAULT_ATOL,
     rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule).")] = DEFAULT_RTOL,
     seeds: Annotated[int, typer.Option("--seeds", help="Random inputs per shape (seeds --seed, --seed+1, ...).")] = 1,
@@ -42,28 +46,38 @@ def verify(
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,
     attn_position: AttnPositionOpt = None,
-    seed: SeedOpt = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed for the weights and the example input (default 0; with FILE.onnx alone, the seed the file records).", show_default=False),
+    ] = None,
     weights: WeightsOpt = None,
     format: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """Compare an ONNX file in onnxruntime with the PyTorch model rebuilt from the same options.
 
+    With FILE.onnx alone, the model is rebuilt from the spec that `attncli export` recorded in the file (model, -p, --input-shape, --attn, --attn-position, --seed, --weights and the weights' sha256); a weights file that is gone or changed is refused. With MODEL FILE.onnx, the model is built as given and compared as asked; each field that differs from the recorded spec is a note on stderr before the report (and part of a usage error's line).
+
     PyTorch runs on the CPU; --device picks onnxruntime's execution provider; each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then smaller still, uneven and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at one small shape (each axis at its smallest size) the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32).
 
-    Exit 0 when every element of every output is within tolerance at every shape, 1 when not, 2 on usage errors (a missing or invalid file, an input name or rank the file does not have).
+    Exit 0 when every element of every output is within tolerance at every shape, 1 when not, 2 on usage errors (a missing or invalid file, an input name or rank the file does not have, a file without a recorded spec and no MODEL).
     """
     from attncli import api
+    from attncli.errors import UsageError
 
+    if len(args) > 2:
+        raise UsageError(f"verify takes FILE.onnx or MODEL FILE.onnx, not {len(args)} arguments; see attncli verify -h.")
+    model, file = (None, args[0]) if len(args) == 1 else args
     render.check_target(output)
     if provider is not None:
         render.note("--provider is deprecated: use --device.")
         device = provider
     report = api.verify(
         model, file, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
-        weights=weights, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), shapes_only=shapes_only,
+        weights=weights, on_differences=render.notes, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), shapes_only=shapes_only,
         device=choice_value(device),
     )
-    render.emit(format.value, report.as_dict(), partial(render.parity_report, report), output)
+    data = report.as_dict()
+    render.emit(format.value, data, partial(render.parity_report, report), output, data["environment"])
     if not report:
         raise typer.Exit(1)

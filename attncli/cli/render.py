@@ -7,6 +7,7 @@ table, without colour codes) `emit` writes to the file of -o.
 from __future__ import annotations
 
 import io
+from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,14 +55,32 @@ def write_report(output: Path, text: str) -> None:
     note(f"report written to {output}")
 
 
-def emit(fmt: str, data: Any, draw: Callable[[Console], None], output: Path | None = None) -> None:
-    """A report as JSON (``data``) or as the table ``draw`` builds: on stdout, or written to ``output``."""
+def emit(
+    fmt: str, data: Any, draw: Callable[[Console], None], output: Path | None = None, environment: dict[str, Any] | None = None
+) -> None:
+    """A report as JSON (``data``) or as the table ``draw`` builds: on stdout, or written to ``output``.
+
+    ``environment`` (``attncli.environment.describe``) is the JSON's ``environment`` object, and
+    the table's last line, dim."""
+    if environment is not None:
+        if isinstance(data, dict) and "environment" not in data:
+            data = {**data, "environment": environment}
+        draw = partial(_with_footer, draw, environment)
     if output is not None:
         write_report(output, json_text(data) if fmt == "json" else plain_text(draw))
     elif fmt == "json":
         print_json(data)
     else:
         draw(out)
+
+
+def _with_footer(draw: Callable[[Console], None], environment: dict[str, Any], console: Console) -> None:
+    from rich.markup import escape
+
+    from attncli.environment import one_line
+
+    draw(console)
+    console.print(f"[dim]{escape(one_line(environment))}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
 def error(message: str) -> None:
@@ -74,6 +93,11 @@ def note(message: str) -> None:
     from rich.markup import escape
 
     err.print(f"[yellow]note:[/] {escape(message)}", markup=True, highlight=False)
+
+
+def notes(messages: Iterable[str]) -> None:
+    for message in messages:
+        note(message)
 
 
 def fmt_int(n: int) -> str:
