@@ -813,18 +813,19 @@ def _not_run_reason(report: CheckReport) -> str:
 
 
 def junit_xml(report: CheckReport) -> str:
-    """JUnit XML: one testcase per model x opset; failed and timed-out cases as <failure>, errors as
-    <error>. Cases that never ran are <skipped>, and an interrupted run has one more testcase, an
-    <error> that says so, so that no CI reads it as a passing suite."""
+    """JUnit XML: one testcase per model x opset; failed, timed-out and xpassed cases (expected to
+    fail, they passed: the expectation is out of date) as <failure>, errors as <error>, xfailed
+    cases as <skipped> (pytest's reading). Cases that never ran are <skipped>, and an interrupted
+    run has one more testcase, an <error> that says so, so that no CI reads it as a passing suite."""
     counts = report.counts()
     extra = 1 if report.interrupted else 0
     suite = ET.Element(
         "testsuite",
         name="attncli check",
         tests=str(len(report.cases) + len(report.not_run) + extra),
-        failures=str(counts["failed"] + counts["timeout"]),
+        failures=str(counts["failed"] + counts["timeout"] + counts["xpassed"]),
         errors=str(counts["error"] + extra),
-        skipped=str(len(report.not_run)),
+        skipped=str(len(report.not_run) + counts["xfailed"]),
         time=f"{report.seconds:.3f}",
     )
     properties = ET.SubElement(suite, "properties")
@@ -834,12 +835,14 @@ def junit_xml(report: CheckReport) -> str:
         tc = ET.SubElement(suite, "testcase", classname=f"attncli.check.{case.model}", name=case.id, time=f"{case.seconds:.3f}")
         figures = f"max_abs={case.max_abs:.3e}" if case.max_abs is not None else "max_abs=n/a"
         details = _xml(json_text({k: v for k, v in asdict(case).items() if k != "log"}))
-        if case.status in ("failed", "timeout"):
+        if case.status in ("failed", "timeout", "xpassed"):
             el = ET.SubElement(tc, "failure", message=_xml(f"{case.status}: {case.message} ({figures})"), type=case.status)
             el.text = details
         elif case.status == "error":
             el = ET.SubElement(tc, "error", message=_xml(case.message), type="error")
             el.text = details
+        elif case.status == "xfailed":
+            ET.SubElement(tc, "skipped", message=_xml(case.message), type="xfailed")
         out = "" if case.status != "passed" else f"{case.message} ({figures}; exporter {case.exporter})\n"
         if out or case.log:
             ET.SubElement(tc, "system-out").text = _xml(out + case.log)
@@ -867,8 +870,9 @@ def markdown(report: CheckReport) -> str:
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     if report.not_run:
         tally += f"; {len(report.not_run)} not run"
+    shard = f" (shard {report.shard[0]}/{report.shard[1]})" if report.shard else ""
     lines = [
-        f"### attncli check: {verdict}",
+        f"### attncli check{shard}: {verdict}",
         "",
         f"{len(report.cases)}/{report.planned} cases in {report.seconds:.1f} s: {tally}",
         "",
@@ -876,7 +880,7 @@ def markdown(report: CheckReport) -> str:
         "|---|---|---:|---:|---:|---|",
     ]
     for c in report.cases:
-        mark = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️"}[c.status]
+        mark = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️", "xfailed": "☑️", "xpassed": "❗"}.get(c.status, "❔")
         err = f"{c.max_abs:.2e}" if c.max_abs is not None else "–"
         msg = c.message.replace("|", "\\|").replace("\n", " ")
         lines.append(f"| `{c.model}` | {mark} {c.status} | {c.opset} | {err} | {c.seconds:.1f} | {msg} |")

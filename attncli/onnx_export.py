@@ -220,6 +220,7 @@ class ExportResult:
     allow_trace_warnings: bool = False
     # Temporary files of killed exports (their writer is gone) removed from the folder before writing.
     removed_stale: list[str] = field(default_factory=list)
+    seed: int | None = None  # the request's: the weights' and the example's
 
     @property
     def trace_problem(self) -> str:
@@ -247,6 +248,13 @@ class ExportResult:
         data["passed"] = self.passed
         data["trace_problem"] = self.trace_problem or None
         del data["example_outputs"]
+        # one environment object, at the top: the verification's (it ran on a device), else this process's
+        if data["parity"] is not None and "environment" in data["parity"]:
+            data["environment"] = data["parity"].pop("environment")
+        else:
+            from attncli.environment import describe
+
+            data["environment"] = describe(seed=self.seed)
         return data
 
 
@@ -312,6 +320,7 @@ def export_onnx(
         trace_warnings=trace_warnings,
         allow_trace_warnings=allow_trace_warnings,
         removed_stale=[str(p) for p in removed],
+        seed=built.request.seed,
     )
 
 

@@ -59,8 +59,11 @@ def render() -> str:
         "An elementwise operator or reduction applied to a 0-d integer tensor is shape arithmetic that",
         "the tracer records (`n = H * W`) and costs nothing. An operator with no row here is not counted",
         "as zero: it is listed in `uncounted_ops` (so is one whose shapes the trace left incomplete, as",
-        "`aten::NAME (shape unknown)`), and the MACs and FLOPs are then lower bounds. Adding an operator",
-        "is one entry in the table in `attncli/counting.py`; then rerun this generator.",
+        "`aten::NAME (shape unknown)`), and the MACs and FLOPs are then lower bounds. A custom",
+        "`torch.autograd.Function` is reported as `prim::PythonOp.ClassName`. Adding an operator to attncli",
+        "is one entry in the table in `attncli/counting.py`; then rerun this generator. Counting an operator",
+        "in your own code, without changing attncli: `attncli.counting.register_rule`, described in",
+        "[counting-rules.md](counting-rules.md).",
         "",
     ]
     return "\n".join(lines)

@@ -1,4 +1,3 @@
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -6,25 +5,28 @@ import typer
 
 from attncli.cli import render
 from attncli.cli.app import command
+from attncli.cli.cmd_report import emit_check_report
 from attncli.cli.options import (
     AllowTraceWarningsOpt,
     AttnOpt,
     AttnPositionOpt,
     Dynamic,
     InputShapeOpt,
+    JsonOpt,
+    JunitOpt,
     KindOpt,
+    MarkdownOpt,
     OutputOpt,
     ParamOpt,
+    ReportFormat,
+    ReportFormatOpt,
     ShapeOpt,
     ShapesOnlyOpt,
     WeightsOpt,
     choice_value,
-    choices,
 )
 from attncli.onnx_export import DEFAULT_DYNAMIC
 from attncli.gate import DEFAULT_CHECK_OPSETS, DEFAULT_TIMEOUT_S
-
-ReportFormat = choices("ReportFormat", ("table", "json", "junit", "markdown"))
 
 
 @command("check")
@@ -53,8 +55,11 @@ def check_registry(
         float | None,
         typer.Option("--timeout", help=f"Seconds per case before its process (and all it started) is killed (default: {DEFAULT_TIMEOUT_S:g}, or the configuration's).", show_default=False),
     ] = None,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
     output: OutputOpt = None,
+    junit: JunitOpt = None,
+    markdown: MarkdownOpt = None,
+    json_file: JsonOpt = None,
     keep_going: Annotated[bool, typer.Option("--keep-going/--fail-fast", help="Run every case, or stop at the first failure.")] = True,
     allow_trace_warnings: AllowTraceWarningsOpt = False,
     config: Annotated[
@@ -76,14 +81,16 @@ def check_registry(
 
     Exit 0 when every case passed, 1 when any failed, 2 on usage errors; 130 on Ctrl-C, 143 on
     SIGTERM and 129 on SIGHUP, after the report of what finished is written (marked interrupted).
+    Under GitHub Actions each failed case is also an error annotation, and the Markdown report goes
+    to the step summary (ATTNCLI_GITHUB=0: neither); see docs/ci.md.
     """
-    from attncli import api, gate
+    from attncli import api, ci_reports, gate
 
     if timeout is not None:
         gate.check_timeout(timeout)
     if jobs is not None:
         gate.check_jobs(jobs)
-    render.check_target(output)
+    targets = ci_reports.check_report_targets({"output": output, "junit": junit, "markdown": markdown, "json": json_file})
     with render.CheckProgress() as progress:
         report = api.check(
             patterns or (), opsets=opset, dynamic=dynamic.value if dynamic else None, kind=choice_value(kind), jobs=jobs,
@@ -93,17 +100,6 @@ def check_registry(
             on_plan=progress.planned, on_start=progress.started, on_result=progress.finished,
         )
 
-    # The summary table always reaches the terminal: on stderr when the report itself takes stdout.
-    summary = partial(render.check_summary, report)
-    if format is ReportFormat.table:
-        summary(render.out)
-        text = render.plain_text(summary)
-    else:
-        text = gate.report_text(report, format.value)
-        summary(render.out if output is not None else render.err)
-    if output is not None:
-        render.write_report(output, text)
-    elif format is not ReportFormat.table:
-        print(text, end="")
+    emit_check_report(report, format, targets.pop("output", None), targets)
     if report.exit_code:
         raise typer.Exit(report.exit_code)

@@ -74,7 +74,6 @@ def export(
     Exit 1 when the export or the verification fails, or the trace warned (the file is kept for inspection), 2 on usage errors.
     """
     from attncli import api
-    from attncli.environment import describe
     from attncli.errors import CheckFailed
 
     render.check_target(report)
@@ -91,9 +90,7 @@ def export(
     for warning in result.trace_warnings:
         render.note(f"trace warning at {warning}")
     data = result.as_dict()
-    # the verification's environment is the export's (one object, at the top); without it, nothing ran on a device
-    environment = data["parity"].pop("environment") if data["parity"] else describe(seed=seed)
-    render.emit(format.value, data, partial(render.export_report, result), report, environment)
+    render.emit(format.value, data, partial(render.export_report, result), report, data["environment"])
     if result.trace_problem:
         raise CheckFailed(
             f"{result.trace_problem}; {result.path} is kept for inspection."

@@ -195,3 +195,17 @@ FLAGS = {
 def choice_value(choice: Enum | None) -> str | None:
     """The library's spelling of a choice: its value, None when not given or ``auto``."""
     return None if choice is None or choice.value == AUTO else choice.value
+
+
+# ----------------------------------------------------------------------------- the gate's reports
+
+# the gate's reports (check, report merge): -f picks the one for stdout or -o; --junit, --markdown and
+# --json each write one more file, so one run gives CI every format it reads
+ReportFormat = choices("ReportFormat", ("table", "json", "junit", "markdown"))
+ReportFormatOpt = Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")]
+JunitOpt = Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="Also write the JUnit XML report to FILE (atomically).", show_default=False)]
+MarkdownOpt = Annotated[
+    Path | None, typer.Option("--markdown", metavar="FILE", help="Also write the Markdown report to FILE (atomically).", show_default=False)
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Also write the JSON report to FILE (atomically).", show_default=False)]
+FLAGS.update({"junit": "--junit", "markdown": "--markdown", "json": "--json"})
