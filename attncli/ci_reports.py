@@ -174,6 +174,7 @@ def merge_reports(reports: Sequence[CheckReport], sources: Sequence[str] | None 
         interrupted=bool(interrupted),
         signal=interrupted[0].signal if interrupted else None,
         not_run=[case_id for case_id in plan if case_id in not_run],
+        environment=dict(ordered[0].environment),  # the first shard's; each shard's file keeps its own
     )
 
 

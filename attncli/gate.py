@@ -132,6 +132,8 @@ class CheckReport:
     interrupted: bool = False
     signal: str | None = None  # SIGINT, SIGTERM or SIGHUP when interrupted
     not_run: list[str] = field(default_factory=list)  # ids of planned cases that never finished
+    # where it ran (attncli.environment.describe): versions, platform, CPU, threads, GPU
+    environment: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -160,6 +162,7 @@ class CheckReport:
             "summary": self.counts(),
             "cases": [asdict(c) for c in self.cases],
             "not_run": self.not_run,
+            "environment": self.environment,
         }
 
 
@@ -789,10 +792,13 @@ def run_check(
         shutil.rmtree(root, ignore_errors=True)  # were a signal to arrive in the cleanup above
     interrupted = signals.received is not None
     ordered = [results[c] for c in cases if c in results]
+    from attncli.environment import describe
+
+    environment = {**describe(device="cpu"), "torch_threads": threads}  # the model processes', not this one's
     return CheckReport(
         ordered, sorted(set(opsets)), shard, time.perf_counter() - start, len(cases), interrupted,
         signal=signal.Signals(signals.received).name if interrupted else None,
-        not_run=[c.id for c in cases if c not in results],
+        not_run=[c.id for c in cases if c not in results], environment=environment,
     )
 
 
@@ -887,6 +893,10 @@ def markdown(report: CheckReport) -> str:
     for case_id in report.not_run:
         model, _, opset = case_id.rpartition("@opset")
         lines.append(f"| `{model}` | ⏹️ not run | {opset} | – | – | {_not_run_reason(report)} |")
+    if report.environment:
+        from attncli.environment import one_line
+
+        lines += ["", f"<sub>{one_line(report.environment)}</sub>"]
     return "\n".join(lines) + "\n"
 
 

@@ -311,7 +311,8 @@ def test_the_shipped_workflow_runs_four_shards_and_merges_them_with_options_that
     uploads = [s for s in check["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
     assert downloads[0]["with"]["pattern"] == "attncli-shard-*" and uploads[0]["with"]["name"] == "attncli-shard-${{ matrix.shard }}"
     group = typer.main.get_command(app)
-    for command, line in (("check", check_cmd), ("report", merge_cmd)):
-        flags = {opt for p in group.commands[command].params for opt in p.opts}
+    commands = {"check": group.commands["check"], "report merge": group.commands["report"].commands["merge"]}
+    for command, line in (("check", check_cmd), ("report merge", merge_cmd)):
+        flags = {opt for p in commands[command].params for opt in p.opts}
         used = set(re.findall(r"(?<!\S)(--?[a-z][\w-]*)", line))
         assert used <= flags, used - flags

@@ -110,9 +110,9 @@ def report_bug(exc: BaseException) -> None:
     render.error(f"this is a bug in attncli {__version__}; please report it, with the traceback above.")
 
 
-def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``func`` as command ``name``, under the error policy of this module. It also takes
-    --debug (tracebacks for every error)."""
+def command(name: str, group: typer.Typer | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func`` as command ``name`` (of ``group``, a sub-app such as ``report``; default
+    the app), under the error policy of this module. It also takes --debug (tracebacks for every error)."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
@@ -159,7 +159,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()]
         wrapper.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {**func.__annotations__, "ctx": typer.Context, "debug": DebugOpt}
-        app.command(name)(wrapper)
+        (group or app).command(name)(wrapper)
         return func
 
     return decorate

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 import typer
 
 from attncli.cli import render
-from attncli.cli.app import command
-from attncli.cli.options import JsonOpt, JunitOpt, MarkdownOpt, OutputOpt, ReportFormat, ReportFormatOpt, choices
+from attncli.cli.app import app, command
+from attncli.cli.options import JsonOpt, JunitOpt, MarkdownOpt, OutputOpt, ReportFormat, ReportFormatOpt
 
-ReportAction = choices("ReportAction", ("merge",))
+report_app = typer.Typer(help="The gate's reports across machines: merge the shards of one plan.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 
 def emit_check_report(report: Any, format: ReportFormat, output: Path | None, extra: dict[str, Path]) -> None:
@@ -37,12 +38,8 @@ def emit_check_report(report: Any, format: ReportFormat, output: Path | None, ex
     ci_reports.publish_to_github(report, sys.stderr if report_on_stdout else sys.stdout)
 
 
-@command("report")
-def report_reports(
-    action: Annotated[
-        ReportAction,
-        typer.Argument(metavar="ACTION", help="merge: combine the JSON reports of the N shards of one plan, each shard once, into the report of the whole plan.", show_default=False),
-    ],
+@command("merge", group=report_app)
+def merge_reports(
     reports: Annotated[
         list[Path],
         typer.Argument(metavar="REPORTS", help="JSON reports written by `attncli check --shard I/N --json FILE` (or -f json -o FILE).", show_default=False),
@@ -53,9 +50,9 @@ def report_reports(
     markdown: MarkdownOpt = None,
     json_file: JsonOpt = None,
 ) -> None:
-    """The gate's reports across machines: `attncli report merge shard-*.json -f junit -o all.xml`.
+    """Combine the JSON reports of the N shards of one plan, each shard once: `attncli report merge shard-*.json -f junit -o all.xml`.
 
-    merge refuses (exit 2) a shard given twice or missing, shards of different splits or opsets, and
+    It refuses (exit 2) a shard given twice or missing, shards of different splits or opsets, and
     a case in two shards. Exit 0 when every case of the plan passed, 1 when any did not (an
     interrupted shard included). Under GitHub Actions it annotates each failed case and appends the
     Markdown report to the step summary, as check does.

@@ -75,11 +75,16 @@ def emit(
 
 
 def _with_footer(draw: Callable[[Console], None], environment: dict[str, Any], console: Console) -> None:
+    draw(console)
+    environment_footer(environment, console)
+
+
+def environment_footer(environment: dict[str, Any], console: Console) -> None:
+    """The environment in one dim line under a table."""
     from rich.markup import escape
 
     from attncli.environment import one_line
 
-    draw(console)
     console.print(f"[dim]{escape(one_line(environment))}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
@@ -236,6 +241,8 @@ def check_summary(report: CheckReport, console: Console = out) -> None:
     verdict = "PASSED" if report.passed else ("INTERRUPTED" if report.interrupted else "FAILED")
     style = "bold green" if report.passed else "bold red"
     console.print(f"[{style}]{verdict}[/]: {len(report.cases)}/{report.planned} cases, {counts}, {report.seconds:.1f} s", highlight=False)
+    if report.environment:
+        environment_footer(report.environment, console)
 
 
 # ----------------------------------------------------------------------------- bench
