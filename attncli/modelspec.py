@@ -332,6 +332,7 @@ class BuiltModel:
     request: ModelRequest
     spec: registry.Spec | None
     code_paths: tuple[str, ...] = ()
+    attn_files: tuple[str, ...] = ()  # the files of a user's --attn block (file.py:Name, package.module:Name)
 
     @property
     def num_params(self) -> int:
@@ -717,12 +718,14 @@ def build(request: ModelRequest) -> BuiltModel:
     from attncli.blocks import canonical_args
 
     attn_factory = None  # the user's own block (file.py:Name): the backbone gets the class itself
+    attn_files: tuple[str, ...] = ()
     if attn:
         block_factory, block_name, block_paths = _attention_block(attn)
         code_paths = (*code_paths, *block_paths)
         kwargs["attn"] = block_name  # shown and recorded as given; a registry block by its own name
         if is_user_model(attn):
             attn_factory = block_factory
+            attn_files = tuple(block_paths)
         try:
             canonical = canonical_args(block_factory, attn_args)
         except ValueError as exc:
@@ -773,6 +776,7 @@ def build(request: ModelRequest) -> BuiltModel:
         request=request,
         spec=spec,
         code_paths=code_paths,
+        attn_files=attn_files,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
@@ -138,6 +139,24 @@ def attention_classes() -> tuple[type, ...]:
         if isinstance(factory, type):
             classes.append(factory)
     return tuple(classes)
+
+
+def user_block_classes(module: Any, files: tuple[str, ...]) -> tuple[type, ...]:
+    """The classes in ``module`` defined in ``files`` (a user's --attn block from its file or
+    package): its instances are the attention blocks, as a registered block's are."""
+    if not files:
+        return ()
+    wanted = {str(Path(f).resolve()) for f in files}
+    found = []
+    for sub in module.modules():
+        cls = type(sub)
+        try:
+            source = inspect.getsourcefile(cls)
+        except TypeError:
+            continue
+        if source and str(Path(source).resolve()) in wanted and cls not in found:
+            found.append(cls)
+    return tuple(found)
 
 
 def attention_paths(module: Any, classes: tuple[type, ...]) -> list[str]:
@@ -281,7 +300,7 @@ def profile_built(
     costs = _traced_costs(built)
     total, trainable = count_params(module)
 
-    attn = attention_paths(module, attention_classes())
+    attn = attention_paths(module, attention_classes() + user_block_classes(module, built.attn_files))
     attention = None
     attn_params = None
     if attn:

@@ -178,6 +178,8 @@ def test_profile_export_and_verify_with_a_user_block(cli, blocks, tmp_path):
     data = json.loads(result.stdout)
     assert data["params"]["total"] == RESNET18 + 1_920
     assert data["kwargs"]["attn"] == f"{blocks}:Scale"
+    # the user's blocks are the attention share, as a registered block's would be: 8 of them, 1,920 weights
+    assert data["attention"]["params"] == 1_920 and len(data["attention"]["modules"]) == 8
 
     path = tmp_path / "scaled.onnx"
     result = cli("export", "resnet18", *common, "--opset", "17", "-o", path, "--no-verify")
