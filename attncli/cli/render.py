@@ -234,7 +234,7 @@ def check_summary(report: CheckReport, console: Console = out) -> None:
         table.add_row(
             c.model, f"[{_STATUS_STYLE[c.status]}]{c.status}[/]", str(c.opset),
             f"{c.max_abs:.2e}" if c.max_abs is not None else "-", f"{c.seconds:.1f}",
-            "" if c.passed else c.message,
+            "" if c.status == "passed" else c.message,
         )
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n) or "nothing run"
