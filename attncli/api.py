@@ -70,12 +70,14 @@ def profile(
     iters: int | None = None,
     threads: int | None = None,
     baseline: str | None = None,
+    convention: str | None = None,
 ) -> Any:
     """Parameters, MACs, FLOPs, per-module costs, attention share, baseline overhead, published
     figures and latency of a model: a registry name, ``file.py:Name``, or an ``nn.Module`` you built
     (then give ``input_shape``; it is profiled as it is and left unchanged). Returns a
     ``attncli.profiling.ProfileReport``; ``latency=False`` skips timing, ``baseline="none"`` the
-    baseline comparison."""
+    baseline comparison; ``convention`` ("attncli", "thop-2019", "conv-linear") is how
+    ``report.convention`` counts MACs (published figures are always compared in their own)."""
     from attncli import profiling
 
     settings = (
@@ -85,11 +87,11 @@ def profile(
     )
     if isinstance(model, str):
         request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
-        return profiling.profile(request, depth=depth, latency=settings, baseline=baseline)
+        return profiling.profile(request, depth=depth, latency=settings, baseline=baseline, convention=convention)
     if params or attn or weights or attn_position:
         raise UsageError("params, attn, attn_position and weights apply to a model name; pass your module as built.")
     built = profiling.built_from_module(model, input_shape, seed)
-    return profiling.profile_built(built, depth=depth, latency=settings, baseline=baseline)
+    return profiling.profile_built(built, depth=depth, latency=settings, baseline=baseline, convention=convention)
 
 
 def bench(
@@ -149,10 +151,15 @@ def export(
     allow_trace_warnings: bool = False,
     shapes: Iterable[str | Iterable[int]] = (),
     shapes_only: bool = False,
+    shape_multiple: int = 1,
+    channels_axis: int = 1,
 ) -> Any:
-    """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``), then
-    unless ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts,
-    on the execution provider of ``device`` (``provider`` is its old name).
+    """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``; ``"min"``:
+    the lowest from ``onnx_export.MIN_OPSET`` up that exports and verifies), then unless
+    ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts, on the
+    execution provider of ``device`` (``provider`` is its old name). With ``exporter="auto"`` a
+    route whose file does not verify gives way to the next (``onnx_export.export_onnx``); the
+    result's ``route`` says which made the file.
 
     ``dynamic="all"`` on a model whose own forward takes one spatial size only exports with
     ``dynamic="batch"``: the result's ``dynamic`` says which was used. Asking for ``"spatial"``
@@ -160,7 +167,8 @@ def export(
 
     The exporter's TracerWarnings from the model's code are in the result's ``trace_warnings``;
     unless ``allow_trace_warnings`` they fail the export (the file stays, for inspection).
-    ``shapes`` and ``shapes_only`` are verification's, as in :func:`verify`.
+    ``shapes``, ``shapes_only``, ``shape_multiple`` and ``channels_axis`` are verification's, as
+    in :func:`verify`; ``channels_axis`` also keeps that axis out of the file's dynamic axes.
 
     Returns an ``attncli.onnx_export.ExportResult``; its ``parity`` (a ``ParityReport``, truthy when
     it passed) is None without verification. A failed verification does not raise: the file stays.
@@ -168,12 +176,18 @@ def export(
     from attncli import onnx_export, parity
 
     request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
-    opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
+    if isinstance(opset, str):  # "min", or a number given as text; None is the default
+        opset = opset.strip().lower()
+        if opset != onnx_export.LOWEST_OPSET and not opset.lstrip("-").isdigit():
+            raise UsageError(f"the opset must be a whole number or {onnx_export.LOWEST_OPSET!r}, not {opset!r}.", option="opset")
+    opset = onnx_export.DEFAULT_OPSET if opset is None else opset if opset == onnx_export.LOWEST_OPSET else int(opset)
     atol = parity.DEFAULT_ATOL if atol is None else atol
     rtol = parity.DEFAULT_RTOL if rtol is None else rtol
     # a bad opset, exporter, axes, tolerance or destination fails before the (possibly slow) build
-    onnx_export.choose_exporter(opset, exporter)
+    onnx_export.choose_exporter(onnx_export.MIN_OPSET if opset == onnx_export.LOWEST_OPSET else opset, exporter)
     _check_dynamic(dynamic)
+    if int(shape_multiple) < 1:
+        raise UsageError(f"the spatial multiple must be 1 or more, not {shape_multiple}.", option="shape_multiple")
     parity.check_tolerances(atol, rtol)
     shapes = list(shapes)
     for item in shapes:  # a bad --shape fails now, not after the export
@@ -181,19 +195,23 @@ def export(
             parity.parse_shape_arg(item)
     if shapes_only and not shapes and verify:
         raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
-    onnx_export.check_destination(output, request.display_name, opset, force)
+    if opset != onnx_export.LOWEST_OPSET or output is not None:
+        onnx_export.check_destination(output, request.display_name, onnx_export.MIN_OPSET if opset == onnx_export.LOWEST_OPSET else opset, force)
     built = _build(request)
-    dynamic = onnx_export.resolve_dynamic(built, dynamic)
-    result = onnx_export.export_onnx(
-        built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
-    )
-    if verify:
-        result.parity = parity.verify_onnx(
-            built, result.path, atol=atol, rtol=rtol,
-            provider=_onnxruntime_device(provider or device), example_outputs=result.example_outputs,
-            shapes=shapes, shapes_only=shapes_only,
+    onnx_export.check_channels_axis(channels_axis, len(built.input_shape))
+    dynamic = onnx_export.resolve_dynamic(built, dynamic, channels_axis, shape_multiple)
+    on_device = _onnxruntime_device(provider or device) if verify else None
+
+    def verify_file(path: str, example_outputs: dict[str, Any]) -> Any:
+        return parity.verify_onnx(
+            built, path, atol=atol, rtol=rtol, provider=on_device, example_outputs=example_outputs,
+            shapes=shapes, shapes_only=shapes_only, shape_multiple=shape_multiple, channels_axis=channels_axis,
         )
-    return result
+
+    return onnx_export.export_onnx(
+        built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
+        verify=verify_file if verify else None, channels_axis=channels_axis,
+    )
 
 
 def verify(
@@ -214,10 +232,14 @@ def verify(
     device: str | None = None,
     provider: str | None = None,
     on_differences: Callable[[list[str]], None] | None = None,
+    shape_multiple: int = 1,
+    channels_axis: int | None = None,
 ) -> Any:
     """Rebuild the model from the same spec (same seed, same weights) and compare it with the ONNX
     file in onnxruntime on the execution provider of ``device`` (``provider`` is its old name).
     ``shapes`` are checked after the planned ones; with ``shapes_only`` they replace them.
+    ``shape_multiple``: every planned spatial size a multiple of it (the model's stride).
+    ``channels_axis``: the input's channel axis, never varied (None: the one the file records, else 1).
 
     ``verify(file)`` (or ``verify(file=...)``) rebuilds the model from the spec that ``export``
     recorded in the file (``onnx_export.spec_from_file``); a recorded weights file must still be
@@ -249,12 +271,15 @@ def verify(
             recorded = None
         differences = onnx_export.spec_differences(recorded, request) if recorded is not None else []
     built = _build(request)
+    if channels_axis is None:
+        channels_axis = onnx_export.recorded_channels_axis(file)
     try:
         report = parity.verify_onnx(
             built, file,
             atol=parity.DEFAULT_ATOL if atol is None else atol,
             rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
             seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
+            shape_multiple=shape_multiple, channels_axis=channels_axis,
         )
     except UsageError as exc:
         # A usage error is one line: the differences that likely explain it go into it, not before it.

@@ -1,14 +1,17 @@
 """What ``attncli info`` reports: paper, defaults, shapes, parameter count, module tree and the
-published figures next to the built model's own, in the publication's units."""
+published figures next to the built model's own, in the publication's units and counting convention."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attncli.blocks import POSITIONS
 from attncli.errors import UsageError
 from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, is_user_model, output_shapes, run_example
+
+if TYPE_CHECKING:
+    from attncli.counting import CostCount
 
 BINARY_MEGA = 2**20  # ECA-Net's tables (thop) divide parameter counts by 2^20 ...
 BINARY_GIGA = 2**30  # ... and MAC counts by 2^30.
@@ -29,19 +32,25 @@ class ModuleRow:
 
 @dataclass
 class ReferenceComparison:
-    """Published figures next to the measured ones in the publication's units (MACs, not FLOPs)."""
+    """Published figures next to the measured ones, in the publication's units and counting
+    convention (MACs as the paper adds them up, not FLOPs)."""
 
     source: str
-    units: str  # "binary": params / 2^20, MACs / 2^30; "decimal": 10^6, 10^9
+    units: str  # "binary": params / 2^20, MACs / 2^30 (2^20 for a figure in M); "decimal": 10^6, 10^9
     published_params_m: float | None
     measured_params_m: float
     params_rel_diff: float | None  # (measured - published) / published
-    published_macs_g: float | None
+    published_macs_g: float | None  # the published figure in G of ``units`` (319.9 binary M -> 0.3124)
     measured_macs_g: float | None  # None when MACs were not counted (info)
     macs_rel_diff: float | None
     exact_params: int | None
     exact_params_match: bool | None
     note: str | None = None  # set when the measured model differs from the published configuration
+    convention: str = "attncli"  # how the published figure counts (attncli.conventions)
+    convention_rule: str = ""  # that convention's rule, in words
+    macs_scale: str = "G"  # "M" or "G": the prefix the source prints its MACs figure with
+    published_macs: float | None = None  # the figure as printed, in macs_scale of units
+    measured_macs: float | None = None  # ours, counted in the convention, in the same scale and units
 
 
 @dataclass
@@ -89,16 +98,23 @@ def relative_diff(diff: float, base: float | None) -> float | None:
     return diff / base if base else None
 
 
-def compare_reference(built: BuiltModel, params: int | None = None, macs: int | None = None) -> ReferenceComparison | None:
-    """The spec's published figures against ``params`` (default: the built model's) and ``macs``."""
+def compare_reference(built: BuiltModel, params: int | None = None, costs: CostCount | None = None) -> ReferenceComparison | None:
+    """The spec's published figures against ``params`` (default: the built model's) and the MACs
+    of ``costs`` counted in the reference's own convention (none when ``costs`` is None)."""
+    from attncli.conventions import convention_macs, get_convention
+
     spec = built.spec
     ref = spec.reference if spec is not None and not built.request.attn else None
     if ref is None:
         return None
     params = built.num_params if params is None else params
-    params_div, macs_div = unit_divisors(ref.units)
+    params_div, giga = unit_divisors(ref.units)
+    mega = params_div  # MACs printed in M use the same divisor as parameters: 2^20 or 10^6
+    macs_div = mega if ref.macs_scale == "M" else giga
+    convention = get_convention(ref.convention)
     measured_params = params / params_div
-    measured_macs = macs / macs_div if macs is not None else None
+    measured_macs = convention_macs(costs, convention) / macs_div if costs is not None else None
+    to_g = macs_div / giga  # the printed scale in G of the same units
     notes = []
     if built.request.params:
         notes.append("built with -p arguments")
@@ -110,12 +126,17 @@ def compare_reference(built: BuiltModel, params: int | None = None, macs: int | 
         published_params_m=ref.params_m,
         measured_params_m=measured_params,
         params_rel_diff=relative_diff(measured_params - (ref.params_m or 0), ref.params_m),
-        published_macs_g=ref.macs_g,
-        measured_macs_g=measured_macs,
-        macs_rel_diff=relative_diff(measured_macs - (ref.macs_g or 0), ref.macs_g) if measured_macs is not None else None,
+        published_macs_g=ref.macs * to_g if ref.macs is not None else None,
+        measured_macs_g=measured_macs * to_g if measured_macs is not None else None,
+        macs_rel_diff=relative_diff(measured_macs - (ref.macs or 0), ref.macs) if measured_macs is not None else None,
         exact_params=ref.exact_params,
         exact_params_match=(ref.exact_params == params) if ref.exact_params is not None else None,
         note=("the published figures are for the registry defaults; measured " + "; ".join(notes)) if notes else None,
+        convention=convention.name,
+        convention_rule=convention.rule,
+        macs_scale=ref.macs_scale,
+        published_macs=ref.macs,
+        measured_macs=measured_macs,
     )
 
 

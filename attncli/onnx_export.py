@@ -48,6 +48,11 @@ MIN_OPSET = 11
 TORCHSCRIPT_MAX_OPSET = 20  # above 20 the TorchScript exporter stamps the header without converting
 DYNAMO_MIN_OPSET = 18  # the dynamo exporter's operator library starts at 18
 EXPORTERS = ("auto", "torchscript", "dynamo")
+# How a file was made: one exporter at the asked opset, or the dynamo exporter at DYNAMO_MIN_OPSET
+# and then onnx's version converter down to the asked one (auto's last resort below 18, for a model
+# the TorchScript exporter cannot convert, or converts wrongly).
+ROUTES = ("torchscript", "dynamo", "dynamo+version-converter")
+LOWEST_OPSET = "min"  # opset="min": the lowest opset from MIN_OPSET up that exports (and verifies)
 DYNAMIC_CHOICES = ("batch", "spatial", "all", "none")
 # Every axis a model can take dynamic, by default in export and check alike: a file that accepts any
 # batch and spatial size is what deployment wants. Models whose own forward fixes the spatial size
@@ -122,19 +127,42 @@ def choose_exporter(opset: int, exporter: str = "auto") -> str:
     return "torchscript" if opset < DYNAMO_MIN_OPSET else "dynamo"
 
 
-def dynamic_axes_for(rank: int, dynamic: str) -> dict[int, str]:
-    """Named dynamic axes of an input (N, C, *spatial): ``batch``, ``height``/``width`` or ``length``."""
+def dynamic_axes_for(rank: int, dynamic: str, channels_axis: int = 1) -> dict[int, str]:
+    """Named dynamic axes of an input (N, C, *spatial): ``batch``, ``height``/``width`` or ``length``.
+
+    ``channels_axis``: where the channels are (1, or the last axis of a channels-last model); the
+    spatial axes are the others after the batch."""
     if dynamic not in DYNAMIC_CHOICES:
         raise UsageError(f"--dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.")
+    channels = check_channels_axis(channels_axis, rank)
     axes: dict[int, str] = {}
     if dynamic in ("batch", "all") and rank >= 1:
         axes[0] = "batch"
     if dynamic in ("spatial", "all"):
         if rank < 3:
             raise UsageError(f"--dynamic {dynamic}: a rank-{rank} input has no spatial axes; use --dynamic batch.")
-        names = _SPATIAL_NAMES.get(rank - 2, tuple(f"dim{i}" for i in range(2, rank)))
-        axes.update({2 + i: name for i, name in enumerate(names)})
+        spatial = spatial_axes(rank, channels)
+        names = _SPATIAL_NAMES.get(len(spatial), tuple(f"dim{i}" for i in spatial))
+        axes.update(dict(zip(spatial, names)))
     return axes
+
+
+def check_channels_axis(channels_axis: int, rank: int) -> int:
+    """The channel axis as a non-negative index (``-1`` is the last); the batch axis 0 cannot be it."""
+    axis = int(channels_axis)
+    if rank >= 2 and axis < 0:
+        axis += rank
+    if rank >= 2 and not 1 <= axis < rank:
+        raise UsageError(
+            f"the channel axis must be one of 1-{rank - 1} (or -1) for a rank-{rank} input, not {channels_axis}.",
+            option="channels_axis",
+        )
+    return axis
+
+
+def spatial_axes(rank: int, channels_axis: int = 1) -> list[int]:
+    """The axes of a rank-``rank`` input that are neither the batch (0) nor the channels."""
+    return [a for a in range(1, rank) if a != channels_axis]
 
 
 def default_path(name: str, opset: int) -> Path:
@@ -221,6 +249,11 @@ class ExportResult:
     # Temporary files of killed exports (their writer is gone) removed from the folder before writing.
     removed_stale: list[str] = field(default_factory=list)
     seed: int | None = None  # the request's: the weights' and the example's
+    # Which route made the file (one of ROUTES): the exporter alone, or the dynamo exporter at
+    # DYNAMO_MIN_OPSET then onnx's version converter down to ``opset``.
+    route: str = "torchscript"
+    # Routes tried before the one that made the file, and why each was not taken: "route: reason".
+    rejected_routes: list[str] = field(default_factory=list)
 
     @property
     def trace_problem(self) -> str:
@@ -264,13 +297,15 @@ class ExportResult:
 def export_onnx(
     built: Any,
     path: str | Path | None = None,
-    opset: int = DEFAULT_OPSET,
+    opset: int | str = DEFAULT_OPSET,
     dynamic: str = "batch",
     exporter: str = "auto",
     force: bool = False,
     *,
     allow_trace_warnings: bool = False,
     outputs: Any = None,
+    verify: Any = None,
+    channels_axis: int = 1,
 ) -> ExportResult:
     """Export ``built`` (a BuiltModel) to ``path``, check the file, and only then put it in place.
 
@@ -279,34 +314,62 @@ def export_onnx(
     never leaves a half-written or wrong-opset model behind. Without ``force`` the move never
     replaces a file, even one that another process created during the export.
 
+    Routes (``ROUTES``): ``exporter="auto"`` tries TorchScript below opset 18, then the dynamo
+    exporter at 18 converted down by onnx's version converter; from 18 on, dynamo then TorchScript.
+    Each route runs in memory, and its model is taken only when the checker passes, its
+    ``opset_import`` is ``opset``, and ``verify`` (a function ``(path, example_outputs) ->
+    ParityReport``, called on a private copy of the candidate) passes when given. When every
+    route that made a model failed verification, the first such model is written (for
+    inspection) with its failed report in ``parity``. ``opset="min"``: the lowest opset from
+    ``MIN_OPSET`` up that a route takes. When no route works the error names the operator and the
+    lowest opset, found by trying a few upward, at which the model does export.
+
     The exporter's TracerWarnings from the model's code are returned in ``trace_warnings``; unless
     ``allow_trace_warnings``, they make ``passed`` False (the file is still written, for inspection).
     The model runs on copies of its example input: a forward that writes into its input leaves
     ``built.example`` as it was. ``outputs``: the model's outputs for its example (as
     ``modelspec.run_example`` gives them) when the caller has them, which saves a forward pass.
+    ``channels_axis``: the input's channel axis, never dynamic (1; the last for channels-last models).
     """
-    which = choose_exporter(int(opset), exporter)
-    target = check_destination(path, built.name, opset, force)
-    folder = target.parent
+    lowest = isinstance(opset, str) and opset == LOWEST_OPSET
+    if lowest:
+        validate_opset(MIN_OPSET, exporter)
+        target = check_destination(path, built.name, MIN_OPSET, force) if path is not None else None
+    else:
+        choose_exporter(int(opset), exporter)
+        target = check_destination(path, built.name, int(opset), force)
 
     rank = len(built.input_shape)
-    axes = dynamic_axes_for(rank, dynamic)
+    axes = dynamic_axes_for(rank, dynamic, channels_axis)
     if outputs is None:
         outputs = _run_model(built)
     output_names, output_axes, tensors = _output_axes(outputs, built.input_shape, axes)
+    example_outputs = {n: t.detach().cpu().numpy() for n, t in zip(output_names, tensors)}
+    attempt = _RouteAttempts(built, exporter, axes, output_names, output_axes, verify, example_outputs)
+    channels = check_channels_axis(channels_axis, rank)
+    if channels != 1:  # verify FILE.onnx alone plans its shapes around the same channel axis
+        attempt.extra_metadata["attncli.channels_axis"] = str(channels)
 
     start = time.perf_counter()
-    data, trace_warnings = _run_exporter(built, which, int(opset), axes, output_names, output_axes)
-    metadata = provenance(built, which, axes)
-    data += _metadata_message(metadata)
+    if lowest:
+        chosen = attempt.lowest()
+    else:
+        chosen = attempt.at(int(opset))
+        if chosen is None:
+            raise attempt.failure(int(opset))
     seconds = time.perf_counter() - start
+    if target is None:
+        target = check_destination(path, built.name, chosen.opset, force)
+    folder = target.parent
     removed = remove_stale_temp_files(folder)
-    _write_checked(data, target, folder, int(opset), which, force)
-    return ExportResult(
+    _write_checked(chosen.data, target, folder, chosen.opset, chosen.exporter, force)
+    if chosen.parity is not None:
+        chosen.parity.file = str(target)
+    result = ExportResult(
         path=str(target),
         model=built.name,
-        opset=int(opset),
-        exporter=which,
+        opset=chosen.opset,
+        exporter=chosen.exporter,
         dynamic=dynamic,
         input_name=INPUT_NAME,
         input_shape=tuple(built.input_shape),
@@ -315,13 +378,249 @@ def export_onnx(
         num_params=built.num_params,
         file_bytes=target.stat().st_size,
         export_seconds=seconds,
-        metadata=metadata,
-        example_outputs={n: t.detach().cpu().numpy() for n, t in zip(output_names, tensors)},
-        trace_warnings=trace_warnings,
+        metadata=chosen.metadata,
+        parity=chosen.parity,
+        example_outputs=example_outputs,
+        trace_warnings=chosen.trace_warnings,
         allow_trace_warnings=allow_trace_warnings,
         removed_stale=[str(p) for p in removed],
         seed=built.request.seed,
+        route=chosen.route,
+        rejected_routes=[f"{c.route} at opset {c.opset}: {c.problem}" for c in attempt.rejected(chosen)],
     )
+    if chosen.error is not None:  # onnxruntime could not load the only model made: the file stays, for inspection
+        raise chosen.error
+    return result
+
+
+def recorded_channels_axis(path: str | Path) -> int:
+    """The channel axis an attncli export recorded in ``path`` (1 when it recorded none)."""
+    try:
+        spec = spec_from_file(path)
+    except UsageError:  # a missing or broken file: verification says so
+        return 1
+    value = ((spec or {}).get("metadata") or {}).get("attncli.channels_axis", "1")
+    return int(value) if value.lstrip("-").isdigit() else 1
+
+
+def routes_for(opset: int, exporter: str = "auto") -> list[str]:
+    """The routes tried, in order, for ``opset`` with ``exporter`` (see ``export_onnx``)."""
+    which = choose_exporter(opset, exporter)
+    if exporter != "auto":
+        return [which]
+    if opset < DYNAMO_MIN_OPSET:
+        return ["torchscript", "dynamo+version-converter"]
+    return ["dynamo"] + (["torchscript"] if opset <= TORCHSCRIPT_MAX_OPSET else [])
+
+
+@dataclass
+class _Candidate:
+    """One route's attempt at one opset: its model (bytes, metadata appended) or why it has none."""
+
+    route: str
+    opset: int
+    data: bytes = b""
+    metadata: dict[str, str] = field(default_factory=dict)
+    trace_warnings: list[TraceWarning] = field(default_factory=list)
+    parity: Any = None
+    problem: str = ""  # no model, or a model that failed verification: why, in one line
+    error: CheckFailed | None = None  # onnxruntime could not load the model (verification's error)
+    added_in: int | None = None  # the opset an operator the exporter lacked arrived in, when it said
+
+    @property
+    def exporter(self) -> str:
+        return "torchscript" if self.route == "torchscript" else "dynamo"
+
+    @property
+    def made(self) -> bool:
+        return bool(self.data)
+
+    @property
+    def accepted(self) -> bool:
+        return self.made and self.error is None and (self.parity is None or bool(self.parity))
+
+
+class _RouteAttempts:
+    """The routes of one export, tried in memory; the dynamo exporter's opset-18 model is made once
+    and converted to each lower opset from there."""
+
+    def __init__(self, built: Any, exporter: str, axes: dict[int, str], output_names: list[str],
+                 output_axes: list[dict[int, str]], verify: Any, example_outputs: dict[str, Any]) -> None:
+        self.built, self.exporter, self.axes = built, exporter, axes
+        self.output_names, self.output_axes = output_names, output_axes
+        self.verify, self.example_outputs = verify, example_outputs
+        self.tried: dict[int, list[_Candidate]] = {}
+        self.extra_metadata: dict[str, str] = {}
+        self._dynamo18: tuple[Any, list[TraceWarning]] | CheckFailed | None = None
+
+    def at(self, opset: int) -> _Candidate | None:
+        """The first route that gives an accepted model at ``opset``; None when none does."""
+        if opset not in self.tried:
+            self.tried[opset] = []
+            for route in routes_for(opset, self.exporter):
+                candidate = self._attempt(route, opset)
+                self.tried[opset].append(candidate)
+                if candidate.accepted:
+                    break
+        candidates = self.tried[opset]
+        if candidates and candidates[-1].accepted:
+            return candidates[-1]
+        if self.verify is not None:  # no route verifies: the first model made is written, for inspection
+            return next((c for c in candidates if c.made), None)
+        return None
+
+    def rejected(self, chosen: _Candidate) -> list[_Candidate]:
+        return [c for c in self.tried.get(chosen.opset, []) if c is not chosen]
+
+    def lowest(self) -> _Candidate:
+        """The lowest opset from MIN_OPSET up with an accepted model; an operator's own 'added in
+        opset N' skips the opsets below N."""
+        opset = MIN_OPSET
+        newest = TORCHSCRIPT_MAX_OPSET if self.exporter == "torchscript" else max_opset()
+        while opset <= newest:
+            chosen = self.at(opset)
+            if chosen is not None and chosen.accepted:
+                return chosen
+            hints = [c.added_in for c in self.tried[opset] if c.added_in]
+            opset = max([opset + 1, *hints])
+        raise CheckFailed(f"{self.built.name} does not export at any opset from {MIN_OPSET} to {newest}: {self._reason(MIN_OPSET)}.",
+                          option="opset")
+
+    def failure(self, opset: int) -> CheckFailed:
+        """Why nothing works at ``opset``, and the lowest opset a few tries upward that does."""
+        candidates = self.tried.get(opset, [])
+        if len(candidates) == 1 and not candidates[0].made:  # one route, as asked: its own words
+            return CheckFailed(candidates[0].problem, option="opset")
+        hints = sorted({c.added_in for c in candidates if c.added_in and c.added_in > opset})
+        upward = [o for o in dict.fromkeys([*hints, DYNAMO_MIN_OPSET, opset + 1]) if opset < o <= max_opset()]
+        found = None
+        for other in upward[:3]:
+            chosen = self.at(other)
+            if chosen is not None and chosen.accepted:
+                found = chosen
+                break
+        line = f"{self.built.name} does not export at opset {opset}: {self._reason(opset)}"
+        if found is not None:
+            does = "exports and verifies" if self.verify is not None else "exports"
+            line += f"; opset {found.opset} {does} (the {found.route} route)"
+        return CheckFailed(line + ".", option="opset")
+
+    def _reason(self, opset: int) -> str:
+        candidates = self.tried.get(opset, [])
+        for c in candidates:
+            if c.added_in and c.added_in > opset:
+                op = c.problem.split("operator ", 1)[1].split(" ", 1)[0] if "operator " in c.problem else "an operator"
+                return f"{op} has no form below opset {c.added_in}"
+        prefix = f"{self.built.name} does not export at opset "
+        reasons = []
+        for c in candidates:
+            text = c.problem.split(": ", 1)[1] if c.problem.startswith(prefix) and ": " in c.problem else c.problem
+            reasons.append(f"{c.route}: {text.rstrip('.')}")
+        return "; ".join(reasons) or "no route"
+
+    def _attempt(self, route: str, opset: int) -> _Candidate:
+        candidate = _Candidate(route, opset)
+        try:
+            data, candidate.trace_warnings = self._model_bytes(route, opset)
+            _check_in_memory(data, opset, candidate.exporter)
+        except CheckFailed as exc:
+            candidate.problem = str(exc)
+            cause = exc.__cause__
+            added = _TS_ADDED.search(_ANSI.sub("", str(cause))) if cause is not None else None
+            candidate.added_in = int(added.group(1)) if added else None
+            return candidate
+        candidate.metadata = provenance(self.built, candidate.exporter, self.axes)
+        candidate.metadata.update(self.extra_metadata)
+        if route != candidate.exporter:
+            candidate.metadata["attncli.route"] = route
+        candidate.data = data + _metadata_message(candidate.metadata)
+        if self.verify is not None:
+            self._verify(candidate)
+        return candidate
+
+    def _model_bytes(self, route: str, opset: int) -> tuple[bytes, list[TraceWarning]]:
+        args = (self.axes, self.output_names, self.output_axes)
+        if route != "dynamo+version-converter":
+            return _run_exporter(self.built, route, opset, *args)
+        if self._dynamo18 is None:
+            try:
+                data, warns = _run_exporter(self.built, "dynamo", DYNAMO_MIN_OPSET, *args)
+                self._dynamo18 = (data, warns)
+            except CheckFailed as exc:
+                self._dynamo18 = exc
+        if isinstance(self._dynamo18, CheckFailed):
+            raise self._dynamo18
+        data, warns = self._dynamo18
+        return _convert_down(data, opset, self.built.name), warns
+
+    def _verify(self, candidate: _Candidate) -> None:
+        """Verification of a model not yet in place: a private copy in a temporary folder of its own."""
+        with tempfile.TemporaryDirectory(prefix="attncli-") as folder:
+            copy = Path(folder) / f"{candidate.route.replace('+', '-')}_opset{candidate.opset}.onnx"
+            copy.write_bytes(candidate.data)
+            try:
+                candidate.parity = self.verify(str(copy), self.example_outputs)
+            except CheckFailed as exc:
+                candidate.error, candidate.problem = exc, str(exc)
+                return
+        if not candidate.parity:
+            candidate.problem = f"verification failed ({candidate.parity.message})"
+
+
+def _convert_down(data: bytes, opset: int, name: str) -> bytes:
+    """The dynamo exporter's opset-18 model converted to ``opset`` by onnx's version converter."""
+    import onnx
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(onnx.load_from_string(data), opset)
+    except Exception as exc:
+        text = _ANSI.sub("", str(exc)).strip().splitlines()
+        raise CheckFailed(f"onnx's version converter cannot take {name} from opset {DYNAMO_MIN_OPSET} to {opset}:"
+                          f" {(text[0] if text else type(exc).__name__)[:300]}") from exc
+    _drop_reduce_noop_attribute(converted.graph, opset)
+    return _serialize(converted, name)
+
+
+# Opset 18 gave every Reduce* operator ``noop_with_empty_axes`` (only ReduceSum had it, from 13).
+# onnx's converter (1.x) turns their ``axes`` input back into an attribute going down from 18 but
+# leaves that attribute on, and the checker rejects the node. At its default 0 it means what the
+# older operator does anyway (empty axes reduce over all of them), so it is dropped; a 1 is kept,
+# and the checker refuses the model as it should.
+_REDUCE_WITHOUT_NOOP = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"}
+
+
+def _drop_reduce_noop_attribute(graph: Any, opset: int) -> None:
+    if opset >= DYNAMO_MIN_OPSET:
+        return
+    for node in graph.node:
+        without = node.op_type in _REDUCE_WITHOUT_NOOP or (node.op_type == "ReduceSum" and opset < 13)
+        if node.domain in ("", "ai.onnx") and without:
+            keep = [a for a in node.attribute if not (a.name == "noop_with_empty_axes" and a.i == 0)]
+            if len(keep) != len(node.attribute):
+                del node.attribute[:]
+                node.attribute.extend(keep)
+        for attribute in node.attribute:  # subgraphs (If, Loop, Scan) hold nodes too
+            if attribute.g is not None and attribute.HasField("g"):
+                _drop_reduce_noop_attribute(attribute.g, opset)
+            for sub in attribute.graphs:
+                _drop_reduce_noop_attribute(sub, opset)
+
+
+def _check_in_memory(data: bytes, opset: int, which: str) -> None:
+    """The checks ``_write_checked`` makes on the file, made on a route's bytes before any is written."""
+    import onnx
+
+    written = _opset_in(data, len(data))
+    if written != opset:
+        hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
+                f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
+        raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    except Exception as exc:
+        raise CheckFailed(f"the {which} exporter wrote a model the ONNX checker rejects: {str(exc).strip().splitlines()[0]}") from exc
 
 
 def _run_model(built: Any) -> Any:
@@ -486,8 +785,8 @@ def explain_export_error(exc: BaseException, opset: int) -> str:
     match = _TS_UNSUPPORTED.search(text)
     if match:
         added = _TS_ADDED.search(text)
-        where = f"; it needs opset {added.group(1)} or newer (--opset {added.group(1)})" if added else \
-            "; no opset of the TorchScript exporter has it (try --opset 18 or newer, the dynamo exporter)"
+        where = f"; it needs opset {added.group(1)} or newer" if added else \
+            f"; no opset of the TorchScript exporter has it (the dynamo exporter builds from opset {DYNAMO_MIN_OPSET})"
         return f"operator {match.group(1)} has no ONNX form at opset {match.group(2)}{where}."
     match = _DYNAMO_NO_FUNCTION.search(text)
     if match:
@@ -496,7 +795,7 @@ def explain_export_error(exc: BaseException, opset: int) -> str:
     match = _STATIC_DIM.search(text)
     if match:
         return (f"the model fixes input axis {match.group(2)} to {match.group(1)}, so that axis cannot be dynamic;"
-                " export with --dynamic batch (or none).")
+                " export with a dynamic batch only (or no dynamic axis).")
     if "## Exception summary" in text:
         summary = text.split("## Exception summary", 1)[1].split("(Refer to the full stack trace", 1)[0]
         text = summary
@@ -888,17 +1187,22 @@ def file_opset(path: str | Path) -> int | None:
         if size == 0:
             return None
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            try:
-                found = None
-                for field_no, value in _wire_fields(buf, 0, size):
-                    if field_no == 8 and isinstance(value, tuple):
-                        entry = dict(_wire_fields(buf, *value))
-                        domain = bytes(buf[slice(*entry[1])]).decode() if isinstance(entry.get(1), tuple) else ""
-                        if domain in ("", "ai.onnx") and isinstance(entry.get(2), int):
-                            found = entry[2]
-                return found
-            except (IndexError, ValueError, UnicodeDecodeError):
-                return None
+            return _opset_in(buf, size)
+
+
+def _opset_in(buf: Any, size: int) -> int | None:
+    """``file_opset`` of a buffer (an mmap, or a model's bytes) of ``size`` bytes."""
+    try:
+        found = None
+        for field_no, value in _wire_fields(buf, 0, size):
+            if field_no == 8 and isinstance(value, tuple):
+                entry = dict(_wire_fields(buf, *value))
+                domain = bytes(buf[slice(*entry[1])]).decode() if isinstance(entry.get(1), tuple) else ""
+                if domain in ("", "ai.onnx") and isinstance(entry.get(2), int):
+                    found = entry[2]
+        return found
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
 
 
 def _wire_fields(buf: Any, start: int, end: int) -> Iterator[tuple[int, int | tuple[int, int]]]:
@@ -940,18 +1244,24 @@ def _wire_fields(buf: Any, start: int, end: int) -> Iterator[tuple[int, int | tu
         raise ValueError("field runs past the message")
 
 
-def accepts_other_spatial_sizes(built: Any) -> bool:
+def accepts_other_spatial_sizes(built: Any, channels_axis: int = 1, multiple: int = 1) -> bool:
     """Does the PyTorch model itself run at a spatial size other than its example's?
 
     A net that flattens into a Linear (the 1-D ECA CNN) takes one length only: its spatial axes
-    cannot be dynamic, whatever the exporter does.
+    cannot be dynamic, whatever the exporter does. ``multiple``: the stride the model's spatial
+    sizes must be a multiple of (a window-4 pixel_unshuffle takes multiples of 4 only).
     """
     import torch
 
     shape = list(built.input_shape)
     if len(shape) < 3:
         return False
-    other = shape[:2] + [max(8, d // 2 + 3) for d in shape[2:]]
+    channels = check_channels_axis(channels_axis, len(shape))
+    step = max(1, int(multiple))
+    other = list(shape)
+    for axis in spatial_axes(len(shape), channels):
+        size = max(8, shape[axis] // 2 + 3)
+        other[axis] = max(step, -(-size // step) * step) if step > 1 else size
     try:
         with torch.inference_mode(), model_prints_to_stderr():
             built.module(torch.zeros(other))
@@ -960,12 +1270,12 @@ def accepts_other_spatial_sizes(built: Any) -> bool:
         return False
 
 
-def resolve_dynamic(built: Any, dynamic: str) -> str:
+def resolve_dynamic(built: Any, dynamic: str, channels_axis: int = 1, multiple: int = 1) -> str:
     """``dynamic``, or ``batch`` for ``all`` on a model whose forward fixes its spatial size;
     ``spatial`` on such a model is a usage error (the file could never be verified)."""
     if dynamic not in ("spatial", "all") or len(built.input_shape) < 3:
         return dynamic  # a rank-2 input has no spatial axes: the exporter says so
-    if accepts_other_spatial_sizes(built):
+    if accepts_other_spatial_sizes(built, channels_axis, multiple):
         return dynamic
     if dynamic == "all":
         return "batch"

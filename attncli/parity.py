@@ -208,6 +208,19 @@ def _finite(value: float) -> float | None:
 
 
 @dataclass
+class SkippedShape:
+    """A planned input the PyTorch model does not accept, and PyTorch's reason."""
+
+    shape: tuple[int, ...]
+    seed: int
+    distribution: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "seed": self.seed, "distribution": self.distribution, "reason": self.reason}
+
+
+@dataclass
 class ParityReport:
     """The verdict over every case; truthy when all cases pass."""
 
@@ -221,6 +234,9 @@ class ParityReport:
     file_input_shape: list[int | str]
     dynamic_axes: dict[int, str]
     cases: list[ParityCase] = field(default_factory=list)
+    # Planned shapes the PyTorch model itself refuses (a window that does not divide the size...):
+    # the file cannot be judged there, so they are reported and do not count against it.
+    skipped: list[SkippedShape] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -269,11 +285,18 @@ class ParityReport:
     def message(self) -> str:
         """One line: the verdict and the worst figure, or what went wrong first."""
         n, k = len(self.shapes), len(self.distributions)
+        skipped = list(dict.fromkeys(s.shape for s in self.skipped))
+        aside = ""
+        if skipped:
+            shown = "; ".join(",".join(map(str, s)) for s in skipped)
+            aside = f"; skipped {len(skipped)} shape{'s' * (len(skipped) != 1)} the model does not accept ({shown})"
         if self.passed:
             return (
                 f"PASSED at {n} shape{'s' * (n != 1)} and {k} input distribution{'s' * (k != 1)}:"
-                f" max abs error {self.max_abs:.2e} ({self.rule})"
+                f" max abs error {self.max_abs:.2e} ({self.rule}){aside}"
             )
+        if not self.cases:
+            return f"FAILED: no case ran{aside}"
         bad = self.failed_cases
         first = bad[0]
         where = ",".join(map(str, first.shape))
@@ -288,7 +311,7 @@ class ParityReport:
             detail = worst.problem or (
                 f"{worst.name}: max abs {worst.max_abs:.2e}, {worst.mismatch_ratio:.1%} of elements fail ({self.rule})"
             )
-        return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where}: {detail}"
+        return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where}: {detail}{aside}"
 
     def as_dict(self) -> dict[str, Any]:
         from attncli.environment import describe
@@ -310,6 +333,7 @@ class ParityReport:
             "dynamic_axes": {str(k): v for k, v in self.dynamic_axes.items()},
             "warnings": self.warnings,
             "cases": [c.as_dict() for c in self.cases],
+            "skipped": [s.as_dict() for s in self.skipped],
             "environment": describe(seed=min((c.seed for c in self.cases), default=None), device=device),
         }
 
@@ -356,8 +380,12 @@ class OnnxRuntimeRunner:
                 f"onnxruntime here has no {wanted} (it has {', '.join(available)}); "
                 "install onnxruntime-gpu on a CUDA machine, or use --device cpu."
             )
+        quiet_onnxruntime()
         options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: shape warnings at other sizes are ours to report
+        # Fatal only: shape warnings at other sizes are ours to report, and an error (a node that
+        # fails at a shape) comes back as the exception that attncli words as one line; at the
+        # error level onnxruntime would also print it, in red, on stderr before attncli speaks.
+        options.log_severity_level = 4
         # as many threads as PyTorch has: neither side is favoured, and the gate's workers (one
         # thread each) do not oversubscribe the cores
         import torch
@@ -375,8 +403,21 @@ class OnnxRuntimeRunner:
     def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        values = self.session.run(self.output_names, {n: np.array(a, copy=True) for n, a in feeds.items()})
+        import onnxruntime as ort
+
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # as the session's: its errors come back as the exception
+        values = self.session.run(self.output_names, {n: np.array(a, copy=True) for n, a in feeds.items()}, quiet)
         return dict(zip(self.output_names, values))
+
+
+def quiet_onnxruntime() -> None:
+    """onnxruntime's process-wide logger at errors only, before any session exists: its warnings
+    (a shape it could not infer, a node it placed on the CPU) would print on stderr around
+    attncli's own lines, and its errors come back as exceptions that attncli words as one line."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -446,27 +487,48 @@ def _other_batches(base: int) -> list[int]:
     return [3, 2] if base == 1 else [1, base + 1]
 
 
-def plan_shapes(base: Sequence[int], dynamic_axes: Iterable[int], extra: Iterable[Sequence[int]] = ()) -> list[tuple[int, ...]]:
+def plan_shapes(
+    base: Sequence[int], dynamic_axes: Iterable[int], extra: Iterable[Sequence[int]] = (), *,
+    multiple: int = 1, channels_axis: int = 1,
+) -> list[tuple[int, ...]]:
     """The export shape, then two more that change every dynamic axis, then ``extra``.
 
-    The batch axis (0) takes two other sizes (3 and 2 after 1). Spatial axes (2 and on) take half
+    The batch axis (0) takes two other sizes (3 and 2 after 1). Spatial axes (the others) take half
     their size in the first extra shape, and in the second a smaller, uneven size that differs
     between the first two spatial axes (``_uneven``: 56x56 -> 28x28 and 22x26; 224x224 -> 112x112
     and 85x99): a graph that froze a pooling window or assumed a square input fails there. Both
     are smaller than the export shape, so a deep network's extra runs cost less than its first.
-    The channel axis is never varied.
+    The channel axis (``channels_axis``: 1, or the last of a channels-last model) is never varied.
+
+    ``multiple``: the stride a model's spatial sizes must be a multiple of (a window-4
+    pixel_unshuffle, a patch embedding). Each planned spatial size is rounded to the nearest
+    multiple of it, and moved up by one multiple at a time while it equals the export size (or,
+    in the second shape, the first's), so every dynamic axis still changes.
     """
     base = tuple(int(d) for d in base)
+    step = int(multiple)
+    if step < 1:
+        raise UsageError(f"the spatial multiple must be 1 or more, not {multiple}.", option="shape_multiple")
     dyn = sorted(set(dynamic_axes))
     plans = [base]
     for variant in (0, 1):
         shape = list(base)
+        spatial = [a for a in dyn if a != 0 and a != channels_axis]
         for axis in dyn:
             d = base[axis]
             if axis == 0:
                 shape[0] = _other_batches(d)[variant]
-            elif axis >= 2:
-                shape[axis] = max(1, d // 2) if variant == 0 else _uneven(d, axis - 2)
+            elif axis in spatial:
+                k = spatial.index(axis)
+                size = max(1, d // 2) if variant == 0 else _uneven(d, k)
+                if step > 1:
+                    size = max(step, round(size / step) * step)
+                    taken = {d} | ({plans[1][axis]} if variant == 1 else set())
+                    if variant == 1 and k == 1:
+                        taken.add(shape[spatial[0]])  # keep the second shape non-square
+                    while size in taken:
+                        size += step
+                shape[axis] = size
         plans.append(tuple(shape))
     plans.extend(tuple(int(d) for d in s) for s in extra)
     return list(dict.fromkeys(plans))
@@ -530,6 +592,8 @@ def verify_onnx(
     provider: str = "cpu",
     example_outputs: dict[str, Any] | None = None,
     references: dict[Any, list[Any]] | None = None,
+    shape_multiple: int = 1,
+    channels_axis: int = 1,
 ) -> ParityReport:
     """Compare ``built`` (a BuiltModel) with the ONNX file at every planned shape, seed and input
     distribution (see ``plan_shapes`` and ``plan_cases``).
@@ -541,6 +605,11 @@ def verify_onnx(
     ``references``: PyTorch's outputs by (shape, seed, distribution), read and filled here; a caller
     that verifies one built model against several files (the gate, at each opset) passes the same
     dict to each, so the model runs once per input, not once per file.
+    ``shape_multiple`` and ``channels_axis``: see ``plan_shapes``.
+
+    A shape the PyTorch model itself refuses is not the file's fault: it goes into the report's
+    ``skipped`` and the other input distributions run at shapes the model accepts. The example's
+    shape refused is a failed case; every given shape refused with ``shapes_only`` a usage error.
     """
     from attncli.onnx_export import read_opset
 
@@ -563,6 +632,9 @@ def verify_onnx(
     if spec.elem_type != 1:  # TensorProto.FLOAT
         raise UsageError(f"{path} takes input {spec.name!r} of ONNX element type {spec.elem_type}; attncli feeds float32.")
     base = tuple(built.input_shape)
+    from attncli.onnx_export import check_channels_axis
+
+    channels_axis = check_channels_axis(channels_axis, len(base))
     if not shapes_only:
         _check_shape_fits(spec, base, path, f"{built.name}'s example input", hint=" Build the model with the options used at export (-p, --input-shape).")
 
@@ -581,12 +653,35 @@ def verify_onnx(
         input_name=spec.name, file_input_shape=list(spec.dims), dynamic_axes=spec.dynamic_axes,
     )
     seed0 = built.request.seed
-    planned = list(dict.fromkeys(extra)) if shapes_only else plan_shapes(base, spec.dynamic_axes, extra)
+    planned = list(dict.fromkeys(extra)) if shapes_only else plan_shapes(
+        base, spec.dynamic_axes, extra, multiple=shape_multiple, channels_axis=channels_axis)
     references = {} if references is None else references
     if example_outputs and len(example_outputs) == len(runner.output_names):
         references.setdefault((base, seed0, "normal"), list(example_outputs.values()))
-    for shape, seed, distribution in plan_cases(planned, range(seed0, seed0 + seeds), distributions, only_these=shapes_only):
-        report.cases.append(_run_case(reference, runner, spec.name, shape, seed, atol, rtol, distribution, references))
+    seed_range = range(seed0, seed0 + seeds)
+    plan = plan_cases(planned, seed_range, distributions, only_these=shapes_only)
+    first = [p for p in plan[: len(planned) * seeds]]  # every shape at the first distribution
+    refused: set[tuple[int, ...]] = set()
+
+    def run(shape: tuple[int, ...], seed: int, distribution: str) -> None:
+        case = _run_case(reference, runner, spec.name, shape, seed, atol, rtol, distribution, references)
+        if isinstance(case, ParityCase):
+            report.cases.append(case)
+        elif shape == base and not shapes_only:  # the model's own example shape: that is a failure
+            report.cases.append(ParityCase(shape, seed, problem=f"PyTorch rejects the model's example shape: {case}", distribution=distribution))
+        else:
+            refused.add(shape)
+            report.skipped.append(SkippedShape(shape, seed, distribution, f"the model does not accept this shape: {case}"))
+
+    for shape, seed, distribution in first:
+        run(shape, seed, distribution)
+    accepted = [s for s in planned if s not in refused]
+    if not accepted:
+        shown = "; ".join(",".join(map(str, s)) for s in planned)
+        raise UsageError(f"the model does not accept any of the shapes to verify ({shown}): {report.skipped[0].reason}.", option="shapes")
+    rest = plan[len(first):] if not refused else plan_cases(accepted, seed_range, distributions, only_these=True)[len(accepted) * seeds:]
+    for shape, seed, distribution in rest:
+        run(shape, seed, distribution)
     return report
 
 
@@ -604,7 +699,8 @@ def _check_shape_fits(spec: OnnxInput, shape: tuple[int, ...], path: Any, what: 
 def _run_case(
     reference: TorchRunner, runner: OnnxRuntimeRunner, name: str, shape: tuple[int, ...], seed: int, atol: float, rtol: float,
     distribution: str, references: dict[Any, list[Any]],
-) -> ParityCase:
+) -> ParityCase | str:
+    """The case at one input, or (a str) PyTorch's reason for refusing that input."""
     case = ParityCase(shape, seed, distribution=distribution)
     feeds = {name: seeded_input(shape, seed, distribution)}  # each runner copies it
     key = (shape, seed, distribution)
@@ -613,8 +709,7 @@ def _run_case(
             references[key] = list(reference.infer(feeds).values())
         expected = dict(zip(runner.output_names, references[key]))
     except Exception as exc:
-        case.problem = f"PyTorch rejects this shape: {_first_line(exc)}"
-        return case
+        return _first_line(exc)
     try:
         actual = runner.infer(feeds)
     except Exception as exc:

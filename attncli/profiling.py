@@ -1,6 +1,6 @@
 """What ``attncli profile`` reports: parameters, MACs and FLOPs (in total, per module and for the
-attention blocks), the overhead over a plain baseline, the published figures in their own units,
-and latency.
+attention blocks), the MACs in a paper's counting convention (``attncli.conventions``), the
+overhead over a plain baseline, the published figures in their own units and convention, and latency.
 
 The model is built once and traced once (``counting.count_costs``); the baseline likewise. Latency
 is measured on the same module (CPU float32) or on a copy (CUDA, half types), so the caller's
@@ -16,6 +16,7 @@ from typing import Any
 from collections.abc import Iterable
 
 from attncli import registry
+from attncli.conventions import Convention, convention_macs, get_convention, macs_by_operator
 from attncli.counting import CostCount, count_costs, count_params, eval_mode
 from attncli.environment import describe as describe_environment
 from attncli.describe import ReferenceComparison, check_depth, compare_reference, jsonable, relative_diff
@@ -93,6 +94,21 @@ class BaselineComparison:
 
 
 @dataclass
+class ConventionCount:
+    """The model's MACs as the chosen counting convention adds them up (attncli.conventions), in
+    total and by operator; the per-module table and the attention share stay in attncli's MACs."""
+
+    name: str
+    rule: str
+    macs: int
+    macs_by_operator: dict[str, int]
+
+    @classmethod
+    def of(cls, costs: CostCount, convention: Convention) -> ConventionCount:
+        return cls(convention.name, convention.rule, convention_macs(costs, convention), macs_by_operator(costs, convention))
+
+
+@dataclass
 class ProfileReport:
     model: str
     kind: str  # block, backbone or user
@@ -111,6 +127,7 @@ class ProfileReport:
     reference: ReferenceComparison | None
     latency: LatencyStats | None  # the first batch size of the sweep
     latency_sweep: list[LatencyStats]
+    convention: ConventionCount | None = None  # MACs in the --convention asked for
     notes: list[str] = field(default_factory=list)  # things a reader should know before quoting a number
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
     # versions, platform, CPU, threads, GPU, seed and device (attncli.environment.describe)
@@ -291,9 +308,12 @@ def profile_built(
     depth: int = 2,
     latency: LatencySettings | None = None,
     baseline: str | None = None,
+    convention: str | None = None,
 ) -> ProfileReport:
-    """Profile an already built model. ``latency=None`` skips timing."""
+    """Profile an already built model. ``latency=None`` skips timing; ``convention`` (a name in
+    ``attncli.conventions.CONVENTIONS``, default attncli's) is how ``report.convention`` counts MACs."""
     check_depth(depth)
+    counting_convention = get_convention(convention)
     if latency is not None:
         latency = latency.resolved()
     module = built.module
@@ -371,9 +391,10 @@ def profile_built(
         depth=depth,
         modules=_module_costs(module, costs, attn, depth),
         baseline=base_cmp,
-        reference=compare_reference(built, total, costs.macs),
+        reference=compare_reference(built, total, costs),
         latency=sweep[0] if sweep else None,
         latency_sweep=sweep,
+        convention=ConventionCount.of(costs, counting_convention),
         notes=notes,
         environment=describe_environment(seed=built.request.seed, device=latency.device if latency is not None else None),
     )
@@ -385,12 +406,14 @@ def profile(
     depth: int = 2,
     latency: LatencySettings | None = None,
     baseline: str | None = None,
+    convention: str | None = None,
 ) -> ProfileReport:
     """Build ``request`` once and profile it (settings are checked before building)."""
     check_depth(depth)
+    get_convention(convention)
     if latency is not None:
         latency = latency.resolved()
-    return profile_built(build(request), depth=depth, latency=latency, baseline=baseline)
+    return profile_built(build(request), depth=depth, latency=latency, baseline=baseline, convention=convention)
 
 
 def built_from_module(module: Any, input_shape: Iterable[int], seed: int = 0) -> BuiltModel:

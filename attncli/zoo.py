@@ -22,6 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 KINDS = ("block", "backbone")
+UNITS = ("binary", "decimal")
+# How a published MACs figure was counted; attncli/conventions.py holds each one's rule.
+CONVENTIONS = ("attncli", "thop-2019", "conv-linear")
 ATTN_PREFIX = "attn."  # -p attn.reduction=8 goes to the block that --attn inserts
 
 
@@ -36,11 +39,15 @@ class Paper:
 
 @dataclass(frozen=True)
 class Reference:
-    """Figures a paper or official repository published for a model.
+    """Figures a paper or official repository published for a model, as it prints them.
 
-    ``units`` is ``"binary"`` when the source divides by 2^20 (params) and 2^30 (MACs), as ECA-Net's
-    tables (thop) do, or ``"decimal"`` for 10^6 / 10^9. ``macs_g`` counts multiply-accumulates
-    ("multiply-adds"), which is what these papers call FLOPs.
+    ``units`` is ``"binary"`` when the source divides by 2^20 (params) and 2^30 (MACs; 2^20 for a
+    figure printed in M), as ECA-Net's tables (thop) do, or ``"decimal"`` for 10^6 / 10^9.
+    The MACs figure is ``macs_g`` (printed in G) or ``macs_m`` (printed in M), never both: ECA-Net
+    prints MobileNetV2 figures in M, and 319.9 binary M is 319.9 x 2^20, not 0.3199 x 2^30.
+    ``convention`` says what the figure adds up (attncli/conventions.py): ``"conv-linear"``,
+    multiply-adds of convolutions and linears; ``"thop-2019"``, thop's 2019 module hooks (ECA-Net);
+    ``"attncli"``, attncli's own MACs.
     """
 
     source: str
@@ -48,6 +55,26 @@ class Reference:
     params_m: float | None = None
     macs_g: float | None = None
     exact_params: int | None = None
+    convention: str = "attncli"
+    macs_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.units not in UNITS:
+            raise ValueError(f"{self.source}: units must be one of {UNITS}, not {self.units!r}")
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"{self.source}: convention must be one of {CONVENTIONS}, not {self.convention!r}")
+        if self.macs_g is not None and self.macs_m is not None:
+            raise ValueError(f"{self.source}: give the MACs figure once, as macs_g or macs_m")
+
+    @property
+    def macs_scale(self) -> str:
+        """"M" or "G": the prefix the source prints its MACs figure with."""
+        return "M" if self.macs_m is not None else "G"
+
+    @property
+    def macs(self) -> float | None:
+        """The MACs figure as printed, in ``macs_scale`` of ``units``."""
+        return self.macs_m if self.macs_m is not None else self.macs_g
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +82,9 @@ class Reference:
             "units": self.units,
             "params_m": self.params_m,
             "macs_g": self.macs_g,
+            "macs_m": self.macs_m,
             "exact_params": self.exact_params,
+            "convention": self.convention,
         }
 
 
@@ -233,23 +262,23 @@ def _resnext(depth: int, reference: Reference | None = None) -> Spec:
 
 PLAIN = (
     _resnet(18, "ResNet-18 (basic blocks 2-2-2-2).",
-            Reference(_TORCHVISION, "decimal", 11.69, 1.81, 11_689_512)),
+            Reference(_TORCHVISION, "decimal", 11.69, 1.81, 11_689_512, "conv-linear")),
     _resnet(34, "ResNet-34 (basic blocks 3-4-6-3).",
-            Reference(_TORCHVISION, "decimal", 21.8, 3.66, 21_797_672)),
+            Reference(_TORCHVISION, "decimal", 21.8, 3.66, 21_797_672, "conv-linear")),
     _resnet(50, "ResNet-50 (bottlenecks 3-4-6-3).",
             Reference("ECA-Net (arXiv 1910.03151), ImageNet results, counted with thop; exact count from torchvision",
-                      "binary", 24.37, 3.86, 25_557_032)),
+                      "binary", 24.37, 3.86, 25_557_032, "thop-2019")),
     _resnet(101, "ResNet-101 (bottlenecks 3-4-23-3).",
-            Reference(_TORCHVISION, "decimal", 44.55, 7.8, 44_549_160)),
+            Reference(_TORCHVISION, "decimal", 44.55, 7.8, 44_549_160, "conv-linear")),
     _resnet(152, "ResNet-152 (bottlenecks 3-8-36-3).",
-            Reference(_TORCHVISION, "decimal", 60.19, 11.51, 60_192_808)),
-    _resnext(50, Reference(_TORCHVISION, "decimal", 25.03, 4.23, 25_028_904)),
+            Reference(_TORCHVISION, "decimal", 60.19, 11.51, 60_192_808, "conv-linear")),
+    _resnext(50, Reference(_TORCHVISION, "decimal", 25.03, 4.23, 25_028_904, "conv-linear")),
     _resnext(101),
     Spec(
         "mobilenetv2", "backbone", "attncli.backbones.mobilenetv2:MobileNetV2", _IMAGE, PAPERS["mobilenetv2"],
         {"num_classes": 1000, "width_mult": 1.0}, aliases=("mobilenet_v2",), takes_attn=True,
-        reference=Reference("MobileNetV2 (arXiv 1801.04381), ImageNet results; exact count from torchvision",
-                            "decimal", 3.4, 0.30, 3_504_872),
+        reference=Reference("MobileNetV2 (arXiv 1801.04381), ImageNet results (300M multiply-adds); exact count"
+                            " from torchvision", "decimal", 3.4, None, 3_504_872, "conv-linear", macs_m=300),
         summary="MobileNetV2 (width 1.0), torchvision's layout and width rounding.",
     ),
     Spec(
@@ -277,11 +306,11 @@ def _with(base: str, name: str, paper: str, summary: str, attn: str | None = Non
 # eca_resnet101_k3357, eca_resnet152_k3357); the official factory's default is k = 3 everywhere and the
 # paper's psi(C) would give (5, 5, 5, 7) for the bottleneck widths 256..2048.
 _ECA_RESNETS = (
-    (18, (3, 5, 7, 7), Reference(_ECA_THOP, "binary", 11.15, 1.70)),
-    (34, (3, 3, 5, 7), Reference(_ECA_THOP, "binary", 20.79, 3.43)),
-    (50, (3, 5, 5, 7), Reference(_ECA_RELEASED, "binary", 24.37, 3.86, 25_557_112)),
-    (101, (3, 3, 5, 7), Reference(_ECA_RELEASED, "binary", 42.49, 7.35, 44_549_317)),
-    (152, (3, 3, 5, 7), Reference(_ECA_RELEASED, "binary", 57.40, 10.83, 60_193_042)),
+    (18, (3, 5, 7, 7), Reference(_ECA_THOP, "binary", 11.15, 1.70, convention="thop-2019")),
+    (34, (3, 3, 5, 7), Reference(_ECA_THOP, "binary", 20.79, 3.43, convention="thop-2019")),
+    (50, (3, 5, 5, 7), Reference(_ECA_RELEASED, "binary", 24.37, 3.86, 25_557_112, "thop-2019")),
+    (101, (3, 3, 5, 7), Reference(_ECA_RELEASED, "binary", 42.49, 7.35, 44_549_317, "thop-2019")),
+    (152, (3, 3, 5, 7), Reference(_ECA_RELEASED, "binary", 57.40, 10.83, 60_193_042, "thop-2019")),
 )
 
 NAMED = (
@@ -293,7 +322,7 @@ NAMED = (
         for d, k, ref in _ECA_RESNETS
     ),
     _with("resnet50", "se_resnet50", "se", "SE-ResNet-50: squeeze-excitation (r=16, bias-free fcs) in every bottleneck.",
-          attn="se", defaults={"attn.reduction": 16}, reference=Reference(_ECA_THOP, "binary", 26.77, 3.87)),
+          attn="se", defaults={"attn.reduction": 16}, reference=Reference(_ECA_THOP, "binary", 26.77, 3.87, convention="thop-2019")),
     *(
         _with(f"resnet{d}", f"se_resnet{d}", "se",
               f"SE-ResNet-{d}: squeeze-excitation (r=16, bias-free fcs) in every bottleneck.",
@@ -302,7 +331,7 @@ NAMED = (
     ),
     _with("resnet50", "cbam_resnet50", "cbam", "CBAM-ResNet-50: channel then 7x7 spatial attention in every bottleneck.",
           attn="cbam", defaults={"attn.reduction": 16, "attn.kernel_size": 7},
-          reference=Reference(_ECA_THOP, "binary", 26.77, 3.87)),
+          reference=Reference(_ECA_THOP, "binary", 26.77, 3.87, convention="thop-2019")),
     _with("resnet101", "cbam_resnet101", "cbam", "CBAM-ResNet-101: channel then 7x7 spatial attention in every bottleneck.",
           attn="cbam", defaults={"attn.reduction": 16, "attn.kernel_size": 7}),
     _with("resnet50", "gam_resnet50", "gam",
@@ -322,14 +351,14 @@ NAMED = (
     _with("resnext50_32x4d", "sknet50", "sk",
           "SKNet-50: ResNeXt-50 (32x4d) with SK[M=2, G=32, r=16, L=32] units in place of the 3x3 convs.",
           attn="sk", aliases=("sknet",),
-          reference=Reference("SKNet (arXiv 1903.06586), ImageNet results", "decimal", 27.5, 4.47, 27_479_784),
+          reference=Reference("SKNet (arXiv 1903.06586), ImageNet results", "decimal", 27.5, 4.47, 27_479_784, "conv-linear"),
           notes=("Follows the official Caffe model (sknet50.prototxt): the SK unit carries the stride, its"
                  " second branch is a 3x3 conv with dilation 2 for the paper's 5x5, fuse and branch fcs have"
                  " no bias, and the bottleneck has no bn2 after it.",)),
     _with("resnext101_32x4d", "sknet101", "sk",
           "SKNet-101: ResNeXt-101 (32x4d) with SK units; the conv3_x units fuse to 16 channels (official release).",
           attn="sk", defaults={"attn.L": (32, 16, 32, 32)},
-          reference=Reference("SKNet (arXiv 1903.06586), ImageNet results", "decimal", 48.9, 8.46, 48_686_760),
+          reference=Reference("SKNet (arXiv 1903.06586), ImageNet results", "decimal", 48.9, 8.46, 48_686_760, "conv-linear"),
           notes=("The official release's conv3_x units have a 16-wide fuse layer (48,686,760 parameters); the"
                  " paper's rule d = max(C/r, L) with L = 32 would give 32 there and 48,736,040 parameters"
                  " (-p attn.L=32). Neither is the published 48.9M.",)),
@@ -339,7 +368,7 @@ NAMED = (
               attn="psa", defaults={"attn.kernels": (3, 5, 7, 9), "attn.groups": (1, 4, 8, 16)},
               aliases=aliases, reference=Reference(
                   "EPSANet (arXiv 2105.14447), ImageNet results; exact count from the official code",
-                  "decimal", params, macs, exact),
+                  "decimal", params, macs, exact, "conv-linear"),
               notes=("Follows the official code (models/epsanet.py), which keeps bn2 + ReLU after PSA. The"
                      " paper's 'large' variants are not registered: no width reproduces their 27.90M.",))
         for d, aliases, params, macs, exact in (
@@ -350,13 +379,15 @@ NAMED = (
     _with("mobilenetv2", "eca_mobilenetv2", "eca",
           "ECA-MobileNetV2: ECA after every projection BN, k=1 below 96 channels and k=3 from 96 on.",
           attn="eca", defaults={"width_rounding": "floor", "attn.k_size": (1, 1, 1, 1, 3, 3, 3)},
-          reference=Reference("ECA-Net official README (eca_mobilenetv2_k13), counted with thop", "binary", 3.34, 0.3199),
+          reference=Reference("ECA-Net official README (eca_mobilenetv2_k13: 3.34M, 319.9M FLOPs), counted with thop",
+                              "binary", 3.34, convention="thop-2019", macs_m=319.9),
           notes=("As the official eca_mobilenetv2.py, widths are int(c * width_mult), not torchvision's"
                  " multiples of 8 (the same at width 1.0; 1,965,479 parameters at 0.5).",)),
     _with("mobilenetv2", "coordatt_mobilenetv2", "coordatt",
           "CoordAtt-MobileNetV2: coordinate attention after the depthwise conv of every block with t > 1.",
           attn="coordatt", defaults={"attn.reduction": 32, "attn_position": "after_3x3_act"}, aliases=("mbv2_ca",),
-          reference=Reference("Coordinate Attention (arXiv 2103.02907), ImageNet results", "decimal", 3.95, 0.31),
+          reference=Reference("Coordinate Attention (arXiv 2103.02907), ImageNet results (3.95M, 310M MAdds)", "decimal",
+                              3.95, convention="conv-linear", macs_m=310),
           notes=("As the official mbv2_ca.py: CoordAtt(hidden, hidden) after the depthwise conv's BN + ReLU6,"
                  " only in blocks with an expansion layer.",)),
     _with("cnn1d", "eca_cnn1d", "eca",

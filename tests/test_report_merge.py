@@ -38,7 +38,8 @@ FIXTURES = textwrap.dedent('''
     @register("zz_percent", input_shape=(1, 4, 8, 8), paper=("test fixture",))
     class Percent(Scale):
         def forward(self, x):
-            if torch.onnx.is_in_onnx_export():
+            # refused by every export route (TorchScript, and dynamo's torch.export trace)
+            if torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
                 raise RuntimeError("100% refused, on purpose")
             return super().forward(x)
 ''')

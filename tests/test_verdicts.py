@@ -203,11 +203,15 @@ def test_shapes_only_checks_a_model_valid_at_some_sizes_where_it_is_valid(cli, t
     model = user_model(tmp_path, UNSHUFFLE, "Unshuffle")
     out = tmp_path / "unshuffle.onnx"
     assert cli("export", model, "-s", "1,4,8,8", "--no-verify", "-o", out).exit_code == 0
-    # the planned shapes include 2,4,4,5 (8 -> 4, then 4 - 4//8 + 1 = 5): not a multiple of 4, PyTorch itself refuses it
+    # the planned shapes include 2,4,4,5 (8 -> 4, then 4 - 4//8 + 1 = 5): not a multiple of 4, PyTorch itself refuses it.
+    # Changed with issue 13: a shape the model itself refuses says nothing about the file, so it is skipped and
+    # reported (not a failed case), and the other input distributions run at a shape the model accepts.
     planned = cli("verify", model, out, "-s", "1,4,8,8", "--format", "json")
-    assert planned.exit_code == 1
-    refused = [c for c in json.loads(planned.stdout)["cases"] if not c["passed"]]
-    assert [c["shape"] for c in refused] == [[2, 4, 4, 5]] and "PyTorch rejects" in refused[0]["problem"]
+    assert planned.exit_code == 0, planned.stdout
+    data = json.loads(planned.stdout)
+    assert all(c["passed"] for c in data["cases"]) and [4, 5] not in [c["shape"][2:] for c in data["cases"]]
+    assert [s["shape"] for s in data["skipped"]] == [[2, 4, 4, 5]]
+    assert data["skipped"][0]["reason"].startswith("the model does not accept this shape")
     only = cli("verify", model, out, "-s", "1,4,8,8", "--shape", "2,4,12,16", "--shape", "1,4,4,8", "--shapes-only", "--format", "json")
     assert only.exit_code == 0, only.stdout
     cases = json.loads(only.stdout)["cases"]

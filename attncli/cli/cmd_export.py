@@ -13,6 +13,7 @@ from attncli.cli.options import (
     OPSET_DEFAULT,
     AttnOpt,
     AttnPositionOpt,
+    ChannelsAxisOpt,
     DeviceOpt,
     DynamicOpt,
     Format,
@@ -23,6 +24,7 @@ from attncli.cli.options import (
     ParamOpt,
     ReportFileOpt,
     SeedOpt,
+    ShapeMultipleOpt,
     ShapeOpt,
     ShapesOnlyOpt,
     WeightsOpt,
@@ -45,7 +47,12 @@ def export(
     dynamic: DynamicOpt = DYNAMIC_DEFAULT,
     exporter: Annotated[
         Exporter,
-        typer.Option("--exporter", help=f"auto: TorchScript below opset {DYNAMO_MIN_OPSET}, dynamo from {DYNAMO_MIN_OPSET} on."),
+        typer.Option(
+            "--exporter",
+            help=f"auto: TorchScript below opset {DYNAMO_MIN_OPSET}, then the dynamo exporter at {DYNAMO_MIN_OPSET} converted down by"
+            f" onnx's version converter; dynamo from {DYNAMO_MIN_OPSET} on, then TorchScript. A route is taken only when its file"
+            " is at the asked opset and verifies.",
+        ),
     ] = Exporter.auto,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     allow_trace_warnings: AllowTraceWarningsOpt = False,
@@ -55,6 +62,8 @@ def export(
     ] = True,
     shape: ShapeOpt = None,
     shapes_only: ShapesOnlyOpt = False,
+    shape_multiple: ShapeMultipleOpt = 1,
+    channels_axis: ChannelsAxisOpt = None,
     device: DeviceOpt = DEVICE_DEFAULT,
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
@@ -81,12 +90,17 @@ def export(
         model, output, opset=opset, dynamic=dynamic.value, exporter=exporter.value, force=force, verify=verify,
         params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
         weights=weights, device=choice_value(device), allow_trace_warnings=allow_trace_warnings,
-        shapes=shape or (), shapes_only=shapes_only,
+        shapes=shape or (), shapes_only=shapes_only, shape_multiple=shape_multiple,
+        channels_axis=1 if channels_axis is None else channels_axis,
     )
     for stale in result.removed_stale:
         render.note(f"removed {stale}, a temporary file left by an export that was killed.")
     if result.dynamic != dynamic.value:
         render.note(f"{result.model} runs at one spatial size only (its own forward fixes it): exported with --dynamic {result.dynamic}.")
+    for rejected in result.rejected_routes:
+        render.note(f"route not taken: {rejected}")
+    if result.route != result.exporter:
+        render.note(f"{result.path} was made by the {result.route} route.")
     for warning in result.trace_warnings:
         render.note(f"trace warning at {warning}")
     data = result.as_dict()

@@ -26,8 +26,10 @@ from attncli.cli.options import (
     choices,
 )
 from attncli.timing import DTYPES
+from attncli.zoo import CONVENTIONS
 
 DType = choices("DType", DTYPES)
+Convention = choices("Convention", CONVENTIONS)
 
 
 @command("profile")
@@ -51,6 +53,15 @@ def profile(
         str | None,
         typer.Option("--baseline", metavar="MODEL", help="Plain model to compare with (default: the registry's; 'none' to skip).", show_default=False),
     ] = None,
+    convention: Annotated[
+        Convention,
+        typer.Option(
+            "--convention",
+            help="How to count MACs for the report: attncli (every contraction), thop-2019 (ECA-Net's thop:"
+            " + BN, ReLU, pooling), conv-linear (convolutions and linears only). Published figures are"
+            " always compared in their own convention.",
+        ),
+    ] = Convention.attncli,
     format: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
@@ -62,5 +73,6 @@ def profile(
         model, param, input_shape, attn, seed, weights, attn_position=choice_value(attn_position), depth=depth,
         latency=latency, device=choice_value(device), dtype=dtype.value, batch_sizes=batch_size, warmup=warmup,
         iters=iters, threads=threads, baseline=baseline,
+        convention=convention.value,
     )
     render.emit(format.value, report.as_dict(), partial(render.profile_report, report), output, report.environment)

@@ -9,6 +9,7 @@ from attncli.cli.options import (
     DEVICE_DEFAULT,
     AttnOpt,
     AttnPositionOpt,
+    ChannelsAxisOpt,
     Device,
     DeviceOpt,
     Format,
@@ -16,6 +17,7 @@ from attncli.cli.options import (
     InputShapeOpt,
     OutputOpt,
     ParamOpt,
+    ShapeMultipleOpt,
     ShapeOpt,
     ShapesOnlyOpt,
     WeightsOpt,
@@ -40,6 +42,8 @@ def verify(
     seeds: Annotated[int, typer.Option("--seeds", help="Random inputs per shape (seeds --seed, --seed+1, ...).")] = 1,
     shape: ShapeOpt = None,
     shapes_only: ShapesOnlyOpt = False,
+    shape_multiple: ShapeMultipleOpt = 1,
+    channels_axis: ChannelsAxisOpt = None,
     device: DeviceOpt = DEVICE_DEFAULT,
     provider: Annotated[Device | None, typer.Option("--provider", hidden=True, help="Deprecated: use --device.")] = None,
     param: ParamOpt = None,
@@ -75,7 +79,7 @@ def verify(
     report = api.verify(
         model, file, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
         weights=weights, on_differences=render.notes, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), shapes_only=shapes_only,
-        device=choice_value(device),
+        device=choice_value(device), shape_multiple=shape_multiple, channels_axis=channels_axis,
     )
     data = report.as_dict()
     render.emit(format.value, data, partial(render.parity_report, report), output, data["environment"])

@@ -209,3 +209,23 @@ MarkdownOpt = Annotated[
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Also write the JSON report to FILE (atomically).", show_default=False)]
 FLAGS.update({"junit": "--junit", "markdown": "--markdown", "json": "--json"})
+
+# ----------------------------------------------------------------------------- export routes and planned shapes
+
+ShapeMultipleOpt = Annotated[
+    int,
+    typer.Option(
+        "--shape-multiple", metavar="N",
+        help="Round every planned spatial size to a multiple of N (the model's stride or window); every dynamic axis still changes.",
+    ),
+]
+ChannelsAxisOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--channels-axis", metavar="N",
+        help="The input's channel axis, never dynamic nor varied (default 1; -1 for channels-last modules;"
+        " verify FILE.onnx alone: the axis its export recorded).",
+        show_default=False,
+    ),
+]
+FLAGS.update({"shape_multiple": "--shape-multiple", "channels_axis": "--channels-axis"})

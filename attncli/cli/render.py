@@ -308,6 +308,9 @@ def profile_report(report: ProfileReport, console: Console = out) -> None:
     console.print(f"parameters  {fmt_int(p.total)} total, {fmt_int(p.trainable)} trainable{attn}")
     console.print(f"MACs        {fmt_count(report.macs)}  ({fmt_int(report.macs)})  [dim]multiply-accumulates: conv, linear, matmul[/]")
     console.print(f"FLOPs       {fmt_count(report.flops)}  ({fmt_int(report.flops)})  [dim]2 x MACs + every other arithmetic op[/]")
+    conv = report.convention
+    if conv is not None and conv.name != "attncli":
+        console.print(f"MACs ({conv.name})  {fmt_count(conv.macs)}  ({fmt_int(conv.macs)})  [dim]{conv.rule}[/]")
     if report.attention is not None:
         a = report.attention
         console.print(
@@ -325,20 +328,26 @@ def profile_report(report: ProfileReport, console: Console = out) -> None:
 
     ref = report.reference
     if ref is not None:
-        pdiv, mdiv = ("2^20", "2^30") if ref.units == "binary" else ("10^6", "10^9")
+        units = {"binary": ("2^20", {"M": "2^20", "G": "2^30"}), "decimal": ("10^6", {"M": "10^6", "G": "10^9"})}
+        pdiv, mdiv = units.get(ref.units, units["decimal"])[0], units.get(ref.units, units["decimal"])[1][ref.macs_scale]
         parts = []
         if ref.published_params_m is not None:
             rel = f" ({ref.params_rel_diff:+.2%})" if ref.params_rel_diff is not None else ""
             parts.append(f"params {ref.published_params_m} M published vs {ref.measured_params_m:.3f} M measured{rel} [dim](/{pdiv})[/]")
-        if ref.published_macs_g is not None:
+        if ref.published_macs is not None and ref.measured_macs is not None:
             rel = f" ({ref.macs_rel_diff:+.2%})" if ref.macs_rel_diff is not None else ""
-            parts.append(f"MACs {ref.published_macs_g} G published vs {ref.measured_macs_g:.3f} G measured{rel} [dim](/{mdiv})[/]")
+            parts.append(
+                f"MACs {ref.published_macs} {ref.macs_scale} published vs {ref.measured_macs:.{1 if ref.macs_scale == 'M' else 3}f}"
+                f" {ref.macs_scale} measured{rel} [dim](/{mdiv}, counted as {ref.convention})[/]"
+            )
         console.print(f"published   [dim]{ref.source}[/]")
         for part in parts:
             console.print(f"            {part}")
         if ref.exact_params is not None:
             same = "matches" if ref.exact_params_match else "differs from"
             console.print(f"            parameter count {same} the official code's exact {fmt_int(ref.exact_params)}")
+        if ref.published_macs is not None and ref.convention_rule and (conv is None or conv.name != ref.convention):
+            console.print(f"            [dim]{ref.convention}: {ref.convention_rule}[/]")
         if ref.note:
             console.print(f"            [yellow]{ref.note}[/]")
 
