@@ -193,8 +193,8 @@ def export(
     for item in shapes:  # a bad --shape fails now, not after the export
         if isinstance(item, str):
             parity.parse_shape_arg(item)
-    if shapes_only and not shapes and verify:
-        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
+    if verify:
+        parity.check_shapes_only(shapes, shapes_only)
     if opset != onnx_export.LOWEST_OPSET or output is not None:
         onnx_export.check_destination(output, request.display_name, onnx_export.MIN_OPSET if opset == onnx_export.LOWEST_OPSET else opset, force)
     built = _build(request)
@@ -257,8 +257,7 @@ def verify(
     if file is None:
         raise UsageError("give the ONNX file to verify.")
     shapes = list(shapes)
-    if shapes_only and not shapes:  # before the (possibly slow) build
-        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
+    parity.check_shapes_only(shapes, shapes_only)  # before the (possibly slow) build
     differences: list[str] = []
     if model is None:
         request = _recorded_request(file, onnx_export.spec_from_file(file), params=params, input_shape=input_shape,

@@ -235,7 +235,7 @@ def model_cases(
     """The cases of one model, ``target`` (a registry name or a model target) built with ``options``
     and named ``name``; every option is checked now (a usage error names the first bad one)."""
     from attncli.modelspec import ModelRequest, parse_shape
-    from attncli.parity import check_tolerances, parse_shape_arg
+    from attncli.parity import check_shapes_only, check_tolerances, parse_shape_arg
 
     options = dict(options or {})
     unknown = sorted(set(options) - set(REQUEST_OPTIONS) - set(VERIFY_OPTIONS))
@@ -253,8 +253,7 @@ def model_cases(
     for item in options.get("shapes") or ():
         shapes.append(parse_shape_arg(item)[1] if isinstance(item, str) else parse_shape(item))
     shapes_only = bool(options.get("shapes_only"))
-    if shapes_only and not shapes:
-        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
+    check_shapes_only(shapes, shapes_only)
     atol, rtol = options.get("atol"), options.get("rtol")
     if atol is not None or rtol is not None:
         from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL

@@ -608,15 +608,19 @@ def _drop_reduce_noop_attribute(graph: Any, opset: int) -> None:
                 _drop_reduce_noop_attribute(sub, opset)
 
 
-def _check_in_memory(data: bytes, opset: int, which: str) -> None:
-    """The checks ``_write_checked`` makes on the file, made on a route's bytes before any is written."""
-    import onnx
-
-    written = _opset_in(data, len(data))
+def _check_opset(written: int | None, opset: int, which: str) -> None:
+    """A model that is not at the requested opset is refused, whoever wrote it."""
     if written != opset:
         hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
                 f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
         raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+
+
+def _check_in_memory(data: bytes, opset: int, which: str) -> None:
+    """The checks ``_write_checked`` makes on the file, made on a route's bytes before any is written."""
+    import onnx
+
+    _check_opset(_opset_in(data, len(data)), opset, which)
     try:  # the bytes as they are: parsing them into Python and back costs more than the check
         onnx.checker.check_model(data, full_check=True)
     except Exception as exc:
@@ -1024,11 +1028,7 @@ def _write_checked(data: bytes, target: Path, folder: Path, opset: int, which: s
                 onnx.checker.check_model(str(tmp), full_check=False)
             except Exception as exc:
                 raise CheckFailed(f"the {which} exporter wrote a model the ONNX checker rejects: {str(exc).strip().splitlines()[0]}") from exc
-            written = file_opset(tmp)
-            if written != opset:
-                hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
-                        f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
-                raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+            _check_opset(file_opset(tmp), opset, which)
             _put_in_place(tmp, target, force)
         finally:
             if ours:  # after a rename it is gone already; after a link, this name is a second one

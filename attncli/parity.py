@@ -555,6 +555,12 @@ def seeded_input(shape: Sequence[int], seed: int, distribution: str = "normal") 
     return x.numpy()
 
 
+def check_shapes_only(shapes: Sequence[Any], shapes_only: bool) -> None:
+    """Verifying at the given shapes only needs a shape to verify at."""
+    if shapes_only and not shapes:
+        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
+
+
 def plan_cases(
     shapes: Sequence[tuple[int, ...]], seeds: Sequence[int], distributions: Sequence[str] = tuple(INPUT_DISTRIBUTIONS),
     *, only_these: bool = False,
@@ -621,8 +627,7 @@ def verify_onnx(
     if unknown or not distributions:
         raise UsageError(f"input distributions are {', '.join(INPUT_DISTRIBUTIONS)}, not {', '.join(unknown) or 'none'}.")
     shapes = list(shapes)
-    if shapes_only and not shapes:
-        raise UsageError("verifying at the given shapes only needs at least one shape.", option="shapes_only")
+    check_shapes_only(shapes, shapes_only)
     model = load_onnx(path)
     inputs = model_inputs(model)
     if len(inputs) != 1:
