@@ -3,7 +3,8 @@
 Each function imports torch (and onnx, fvcore...) only when called. The defaults are the CLI's:
 ``device=None`` is ``--device auto`` (cuda when available, else cpu), ``dynamic`` is
 :data:`DEFAULT_DYNAMIC`, ``opset`` None is ``onnx_export.DEFAULT_OPSET``, and ``warmup``/``iters``
-None are ``timing.DEFAULT_WARMUP``/``timing.DEFAULT_ITERS`` for the device.
+None is ``timing.DEFAULT_WARMUP`` for the device, and ``iters`` None times adaptively: ``min_time``
+seconds of timed blocks per model (None is ``timing.DEFAULT_MIN_TIME``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from attncli import progress
 from attncli.errors import UsageError
 from attncli.modelspec import BuiltModel, ModelRequest
 from attncli.modelspec import build as _build
@@ -71,6 +73,7 @@ def profile(
     threads: int | None = None,
     baseline: str | None = None,
     convention: str | None = None,
+    min_time: float | None = None,
 ) -> Any:
     """Parameters, MACs, FLOPs, per-module costs, attention share, baseline overhead, published
     figures and latency of a model: a registry name, ``file.py:Name``, or an ``nn.Module`` you built
@@ -78,10 +81,15 @@ def profile(
     ``attncli.profiling.ProfileReport``; ``latency=False`` skips timing, ``baseline="none"`` the
     baseline comparison; ``convention`` ("attncli", "thop-2019", "conv-linear") is how
     ``report.convention`` counts MACs (published figures are always compared in their own)."""
+    import sys
+
+    if "torch" not in sys.modules:  # profiling imports it, which takes seconds the first time
+        with progress.step(progress.IMPORTING_TORCH):
+            from attncli import profiling
     from attncli import profiling
 
     settings = (
-        profiling.LatencySettings(device, dtype, list(batch_sizes) if batch_sizes else None, warmup, iters, threads)
+        profiling.LatencySettings(device, dtype, list(batch_sizes) if batch_sizes else None, warmup, iters, threads, min_time)
         if latency
         else None
     )
@@ -110,6 +118,7 @@ def bench(
     threads: int | None = None,
     opset: int | None = None,
     compile: bool = False,
+    min_time: float | None = None,
 ) -> Any:
     """Eager PyTorch against the model exported at ``opset`` in onnxruntime, interleaved, on the same
     inputs (batch sizes default to the input shape's). Returns an ``attncli.bench.BenchResult``."""
@@ -117,16 +126,22 @@ def bench(
     from attncli import onnx_export, timing
 
     request = ModelRequest.make(model, params, input_shape, attn, seed, weights, attn_position=attn_position)
+    if isinstance(opset, str) and opset.strip().lower() == onnx_export.LOWEST_OPSET:
+        raise UsageError(
+            f"--opset {onnx_export.LOWEST_OPSET} is export's search for the lowest opset that works; bench times one file:"
+            " give its opset as a number.", option="opset",
+        )
     opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
     onnx_export.validate_opset(opset)
     device = timing.resolve_device(_onnxruntime_device(device))
-    return run_bench(
-        request,
-        batch_sizes=list(batch_sizes) if batch_sizes else [request.resolved()[1][0]],
-        warmup=timing.DEFAULT_WARMUP[device] if warmup is None else warmup,
-        iters=timing.DEFAULT_ITERS[device] if iters is None else iters,
-        device=device, threads=threads, opset=opset, compile=compile,
-    )
+    with progress.step(f"benchmarking {request.display_name}: exporting, then timing PyTorch and onnxruntime"):
+        return run_bench(
+            request,
+            batch_sizes=list(batch_sizes) if batch_sizes else [request.resolved()[1][0]],
+            warmup=timing.DEFAULT_WARMUP[device] if warmup is None else warmup,
+            iters=iters, min_time=min_time,
+            device=device, threads=threads, opset=opset, compile=compile,
+        )
 
 
 def export(
@@ -203,15 +218,17 @@ def export(
     on_device = _onnxruntime_device(provider or device) if verify else None
 
     def verify_file(path: str, example_outputs: dict[str, Any]) -> Any:
-        return parity.verify_onnx(
-            built, path, atol=atol, rtol=rtol, provider=on_device, example_outputs=example_outputs,
-            shapes=shapes, shapes_only=shapes_only, shape_multiple=shape_multiple, channels_axis=channels_axis,
-        )
+        with progress.step("verifying the file in onnxruntime"):
+            return parity.verify_onnx(
+                built, path, atol=atol, rtol=rtol, provider=on_device, example_outputs=example_outputs,
+                shapes=shapes, shapes_only=shapes_only, shape_multiple=shape_multiple, channels_axis=channels_axis,
+            )
 
-    return onnx_export.export_onnx(
-        built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
-        verify=verify_file if verify else None, channels_axis=channels_axis,
-    )
+    with progress.step(f"exporting {built.name} at " + ("the lowest opset that works" if opset == onnx_export.LOWEST_OPSET else f"opset {opset}")):
+        return onnx_export.export_onnx(
+            built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
+            verify=verify_file if verify else None, channels_axis=channels_axis,
+        )
 
 
 def verify(
@@ -234,6 +251,7 @@ def verify(
     on_differences: Callable[[list[str]], None] | None = None,
     shape_multiple: int = 1,
     channels_axis: int | None = None,
+    localize: bool = False,
 ) -> Any:
     """Rebuild the model from the same spec (same seed, same weights) and compare it with the ONNX
     file in onnxruntime on the execution provider of ``device`` (``provider`` is its old name).
@@ -248,6 +266,10 @@ def verify(
     ``on_differences`` gets one sentence per field once the comparison has run, before the report
     is returned, and a usage error raised by the comparison (the file fixes an axis the model does
     not have...) ends with those sentences. ``seed`` None is 0 with a model.
+
+    ``localize``: then also compare every module's output with the ONNX tensor that implements it
+    (``parity.localize_mismatch``), at the first failed case's input (the example's when all passed),
+    into the report's ``localization``: the first module that diverges, or none.
 
     Returns an ``attncli.parity.ParityReport``, truthy when every case passed."""
     from attncli import onnx_export, parity
@@ -273,22 +295,37 @@ def verify(
     if channels_axis is None:
         channels_axis = onnx_export.recorded_channels_axis(file)
     try:
-        report = parity.verify_onnx(
-            built, file,
-            atol=parity.DEFAULT_ATOL if atol is None else atol,
-            rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-            seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
-            shape_multiple=shape_multiple, channels_axis=channels_axis,
-        )
+        with progress.step(f"verifying {file} in onnxruntime"):
+            report = parity.verify_onnx(
+                built, file,
+                atol=parity.DEFAULT_ATOL if atol is None else atol,
+                rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
+                seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
+                shape_multiple=shape_multiple, channels_axis=channels_axis,
+            )
     except UsageError as exc:
         # A usage error is one line: the differences that likely explain it go into it, not before it.
         if differences:
             exc.args = (f"{str(exc).rstrip('.')}; {'; '.join(differences)}.", *exc.args[1:])
         raise
+    if localize:
+        shape, case_seed, distribution = report.localization_input() or (tuple(built.input_shape), built.request.seed, "normal")
+        with progress.step(f"localizing the first divergence in {file}"):
+            report.localization = parity.localize_mismatch(
+                built, file, atol=report.atol, rtol=report.rtol, shape=shape, seed=case_seed, distribution=distribution,
+                provider=_onnxruntime_device(provider or device),
+            )
     # Before the report is shown: a reader meets the differences before the verdict they explain.
     if differences and on_differences is not None:
         on_differences(differences)
     return report
+
+
+def inspect(file: str | Path) -> Any:
+    """What an ONNX file holds, without running it: an ``attncli.inspect_onnx.OnnxSummary``."""
+    from attncli.inspect_onnx import inspect_file
+
+    return inspect_file(file)
 
 
 def _recorded_request(file: str | Path, recorded: dict[str, Any] | None, **given: Any) -> ModelRequest:
@@ -428,3 +465,35 @@ def _check_dynamic(dynamic: str) -> None:
         raise UsageError(f"dynamic must be one of {', '.join(DYNAMIC_CHOICES)}, not {dynamic!r}.", option="dynamic")
 
 
+
+
+def compare(
+    models: Iterable[str] = (),
+    *,
+    attn: str | Iterable[str] | None = None,
+    on: str | Iterable[str] | None = None,
+    input_shape: str | Iterable[int] | None = None,
+    seed: int = 0,
+    attn_position: str | None = None,
+    baseline: str | None = None,
+    sort: str | None = None,
+    latency: bool = True,
+    device: str | None = None,
+    threads: int | None = None,
+    min_time: float | None = None,
+    export_opset: int | None = None,
+) -> Any:
+    """The comparison table of an attention paper: ``attn`` blocks x ``on`` backbones (each
+    backbone's plain row as the baseline of its blocks), or the named ``models`` with their
+    registry baselines (``baseline``: one model for all, or ``"none"``). Each model is built and
+    counted once; latency (unless ``latency=False``) is timed for all models interleaved, about
+    ``min_time`` seconds each; ``export_opset`` adds whether each exports and verifies at that
+    opset. Returns an ``attncli.compare.CompareReport`` (``to_markdown``, ``to_latex``,
+    ``to_csv``, ``as_dict``)."""
+    from attncli.compare import compare as run_compare
+
+    return run_compare(
+        [models] if isinstance(models, str) else list(models), attn=attn, on=on, input_shape=input_shape, seed=seed,
+        attn_position=attn_position, baseline=baseline, sort=sort, latency=latency, device=device, threads=threads,
+        min_time=min_time, export_opset=export_opset,
+    )

@@ -1,17 +1,18 @@
 """Latency of eager PyTorch against the exported model in onnxruntime (and torch.compile on request).
 
-The runtimes see the same input, and their iterations are interleaved (A B, B A, A B, ...) so that
-a slow spell of a noisy machine lands on all of them alike. The ratio is onnxruntime's p50 over
-eager PyTorch's p50: below 1, onnxruntime is faster. On CUDA, PyTorch iterations are timed with
-CUDA event pairs; onnxruntime's ``run`` returns host arrays, so it is timed on the host clock and
-includes the copy back.
+The runtimes see the same input and are timed by the rule of ``attncli.timing``: each gets its own
+block size (a block lasts at least 1 ms), then their samples are interleaved over one run so that a
+slow spell of a noisy machine lands on all of them alike, until each has ``min_time`` seconds of
+timed blocks (or, with ``iters``, that many single calls each, A B, B A, ...). Every statistic of a
+runtime comes from the same per-iteration samples. The ratio is onnxruntime's p50 over eager
+PyTorch's p50: below 1, onnxruntime is faster; when the two medians' 95% intervals overlap the
+difference is within noise. On CUDA, PyTorch blocks are timed with CUDA event pairs; onnxruntime's
+``run`` returns host arrays, so it is timed on the host clock and includes the copy back.
 """
 
 from __future__ import annotations
 
-import functools
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from attncli.environment import describe as describe_environment
 from attncli.errors import UsageError
 from attncli.modelspec import ModelRequest, build, forward_errors
 from attncli.onnx_export import DEFAULT_OPSET
-from attncli.timing import resolve_device, summarize
+from attncli.timing import DEFAULT_MIN_TIME, DEFAULT_WARMUP, check_settings, resolve_device, summarize, time_calls
 
 EAGER, ORT, COMPILED = "pytorch", "onnxruntime", "torch.compile"
 
@@ -37,6 +38,14 @@ class RuntimeLatency:
     p90_ms: float
     throughput: float
     vs_eager: float = 1.0  # this runtime's p50 / eager PyTorch's p50
+    samples: int = 0
+    block_size: int = 1  # calls per timed sample
+    ci_low_ms: float = 0.0  # 95% confidence interval of the median (order statistics)
+    ci_high_ms: float = 0.0
+
+
+def _overlap(a: RuntimeLatency, b: RuntimeLatency) -> bool:
+    return a.ci_low_ms <= b.ci_high_ms and b.ci_low_ms <= a.ci_high_ms
 
 
 @dataclass
@@ -45,6 +54,8 @@ class BenchRow:
     runtimes: list[RuntimeLatency]
     ratio: float  # onnxruntime p50 / eager p50
     compile_ratio: float | None = None  # torch.compile p50 / eager p50
+    within_noise: bool = False  # onnxruntime's and eager's medians have overlapping 95% intervals
+    compile_within_noise: bool | None = None  # the same for torch.compile; None without it
 
 
 @dataclass
@@ -56,10 +67,11 @@ class BenchResult:
     threads: int | None
     opset: int
     warmup: int
-    iters: int
+    iters: int | None  # the fixed count of timed calls per runtime; None when min_time decides
     rows: list[BenchRow] = field(default_factory=list)
     # versions, platform, CPU, threads (as set for the run), GPU, seed and device (attncli.environment.describe)
     environment: dict[str, Any] = field(default_factory=dict)
+    min_time_s: float | None = None  # seconds of timed blocks per runtime; None with a fixed iters
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,39 +91,29 @@ def _ort_session(path: Path, device: str, threads: int | None) -> tuple[Any, str
     return session, wanted
 
 
-def _host_ms(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - t0) / 1e6
-
-
-def _cuda_ms(fn: Callable[[], Any]) -> float:
-    import torch
-
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end)
-
-
-def _latency(runtime: str, batch: int, times: list[float]) -> RuntimeLatency:
+def _latency(runtime: str, batch: int, times: list[float], block_size: int) -> RuntimeLatency:
     s = summarize(times)
-    return RuntimeLatency(runtime, batch, s["mean_ms"], s["std_ms"], s["min_ms"], s["p50_ms"], s["p90_ms"], batch * 1000.0 / s["mean_ms"])
+    return RuntimeLatency(
+        runtime, batch, s["mean_ms"], s["std_ms"], s["min_ms"], s["p50_ms"], s["p90_ms"], batch * 1000.0 / s["mean_ms"],
+        samples=len(times), block_size=block_size, ci_low_ms=s["ci_low_ms"], ci_high_ms=s["ci_high_ms"],
+    )
 
 
 def bench(
     request: ModelRequest,
     *,
     batch_sizes: Iterable[int] = (1,),
-    warmup: int = 5,
-    iters: int = 30,
+    warmup: int | None = None,
+    iters: int | None = None,
     device: str | None = "cpu",
     threads: int | None = None,
     opset: int = DEFAULT_OPSET,
     compile: bool = False,
+    min_time: float | None = None,
 ) -> BenchResult:
+    """Time eager PyTorch and onnxruntime (and torch.compile) on the same inputs, interleaved.
+    ``iters`` None: adaptive, ``min_time`` seconds of timed blocks per runtime and batch size
+    (default ``timing.DEFAULT_MIN_TIME``); ``iters`` given: that many single calls each."""
     import torch
 
     from attncli.onnx_export import export_onnx
@@ -120,16 +122,20 @@ def bench(
     batch_sizes = list(batch_sizes) or [1]
     if any(b < 1 for b in batch_sizes):
         raise UsageError(f"batch sizes must be positive, not {batch_sizes}.", option="batch_sizes")
-    if iters < 1:
+    if iters is not None and iters < 1:
         raise UsageError(f"iters must be 1 or more, not {iters}.", option="iters")
+    warmup = DEFAULT_WARMUP[device] if warmup is None else warmup
     if warmup < 0:
         raise UsageError(f"warmup must be 0 or more, not {warmup}.", option="warmup")
     if threads is not None and threads < 1:
         raise UsageError(f"threads must be a positive integer, not {threads}.", option="threads")
+    if iters is None and min_time is None:
+        min_time = DEFAULT_MIN_TIME[device]
+    check_settings(device, "float32", batch_sizes, warmup, iters, None, min_time)
     built = build(request)
     previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
+    if device == "cpu":  # explicit, so both runtimes get the count the report gives
+        torch.set_num_threads(threads or previous_threads)
     try:
         with tempfile.TemporaryDirectory(prefix="attncli-bench-") as tmp:
             path = Path(tmp) / "model.onnx"
@@ -144,12 +150,13 @@ def bench(
             if compile:
                 compiled = torch.compile(module)
                 runners[COMPILED] = lambda x, xn: compiled(x)
-            torch_ms = _cuda_ms if device == "cuda" else _host_ms
-            timers = {EAGER: torch_ms, ORT: _host_ms, COMPILED: torch_ms}
+            # PyTorch on CUDA is timed with events; onnxruntime returns host arrays, so the host clock
+            on_cuda = [device == "cuda" and name != ORT for name in runners]
             result = BenchResult(
                 built.name, list(built.input_shape), device, provider,
                 torch.get_num_threads() if device == "cpu" else None, opset, warmup, iters,
                 environment=describe_environment(seed=request.seed, device=device),
+                min_time_s=min_time if iters is None else None,
             )
             gen = torch.Generator().manual_seed(request.seed)
             with torch.inference_mode(), forward_errors(built, action="forward (timed)", changed=batch_sizes != [built.input_shape[0]]):
@@ -157,15 +164,9 @@ def bench(
                     x = torch.randn((batch, *built.input_shape[1:]), generator=gen)
                     xn = x.numpy()
                     xd = x.to(device)
-                    for _ in range(warmup):
-                        for run in runners.values():
-                            run(xd, xn)
-                    times: dict[str, list[float]] = {name: [] for name in runners}
-                    order = list(runners)
-                    for i in range(iters):
-                        for name in order if i % 2 == 0 else order[::-1]:
-                            times[name].append(timers[name](functools.partial(runners[name], xd, xn)))
-                    lat = {name: _latency(name, batch, t) for name, t in times.items()}
+                    calls = [(lambda run=run, xd=xd, xn=xn: run(xd, xn)) for run in runners.values()]
+                    timed = time_calls(calls, cuda=on_cuda, min_time=min_time, iters=iters, warmup=warmup)
+                    lat = {name: _latency(name, batch, t.times_ms, t.block_size) for name, t in zip(runners, timed)}
                     for entry in lat.values():
                         entry.vs_eager = entry.p50_ms / lat[EAGER].p50_ms
                     result.rows.append(
@@ -174,6 +175,8 @@ def bench(
                             list(lat.values()),
                             lat[ORT].vs_eager,
                             lat[COMPILED].vs_eager if compile else None,
+                            within_noise=_overlap(lat[ORT], lat[EAGER]),
+                            compile_within_noise=_overlap(lat[COMPILED], lat[EAGER]) if compile else None,
                         )
                     )
     finally:
@@ -181,42 +184,4 @@ def bench(
     return result
 
 
-def check_plot_target(path: str | Path) -> None:
-    """Fail before any timing when the plot cannot be drawn or written."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("plotting needs matplotlib: pip install 'attncli[plot]'.", option="plot")
-    if Path(path).is_dir():
-        raise UsageError(f"cannot write {path}: it is a folder; give a file name.", option="plot")
-    if not Path(path).parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist.", option="plot")
-
-
-def plot_latency(result: BenchResult, path: str | Path) -> None:
-    """Latency (p50, with p90 as the upper whisker) against batch size, one line per runtime."""
-    check_plot_target(path)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    target = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    runtimes = [r.runtime for r in result.rows[0].runtimes]
-    for name in runtimes:
-        xs = [row.batch_size for row in result.rows]
-        p50 = [next(r for r in row.runtimes if r.runtime == name).p50_ms for row in result.rows]
-        p90 = [next(r for r in row.runtimes if r.runtime == name).p90_ms for row in result.rows]
-        ax.errorbar(xs, p50, yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p90)]], marker="o", capsize=3, label=name)
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("latency p50 (ms), whisker to p90")
-    ax.set_title(f"{result.model} on {result.device}")
-    ax.set_xscale("log", base=2)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(target, dpi=120)
-    plt.close(fig)
-
-
-__all__ = ["bench", "plot_latency", "BenchResult", "BenchRow", "RuntimeLatency"]
+__all__ = ["bench", "BenchResult", "BenchRow", "RuntimeLatency"]

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from collections.abc import Callable, Iterator
 
+from attncli import progress
+
 MACS_KEY = "macs:"
 FLOPS_KEY = "flops:"
 UNKNOWN_SHAPE_KEY = "unknown-shape:"
@@ -397,6 +399,44 @@ def scatter_add(source_arg: int, index_arg: int | None = None) -> CostHandle:
     return handle
 
 
+def scatter_reduce() -> CostHandle:
+    """``scatter_reduce``: one operation (add, multiply, max or min) per source element the index
+    selects; ``mean`` also divides each output element once."""
+
+    def handle(inputs: list, outputs: list) -> OpCost:
+        # aten::scatter_reduce(self, dim, index, src, reduce, include_self)
+        flops = _numel(inputs[2])  # src beyond the index's shape is unused
+        if inputs[4].toIValue() == "mean":
+            flops += _numel(outputs[0])
+        return OpCost(0, flops)
+
+    return handle
+
+
+def complex_aware(name: str, real_handle: CostHandle) -> CostHandle:
+    """An elementwise operator that may act on complex tensors (a Fourier filter's spectrum times
+    its complex weights), counted in real FLOPs: add, subtract and negate act on both parts (2);
+    a complex product is 4 multiplies + 2 adds (6), a complex quotient 6 multiplies, 3 adds and 2
+    divides (11), a product or quotient with a real operand 2; ``abs`` is 2 squares, an add and a
+    root (4); any other operator 1 per part (2). Real tensors keep ``real_handle``'s count."""
+    both_complex = {"mul": 6, "div": 11, "true_divide": 11}
+
+    def handle(inputs: list, outputs: list) -> OpCost:
+        operands = [v for v in inputs[:2] if _is_tensor(v) and _is_complex(v)]
+        if not operands:
+            return real_handle(inputs, outputs)
+        if name == "abs":
+            return OpCost(0, 4 * _numel(outputs[0]))
+        per_element = both_complex.get(name, 2) if len(operands) == 2 else 2
+        return OpCost(0, per_element * _numel(outputs[0]))
+
+    return handle
+
+
+def _is_complex(value: Any) -> bool:
+    return (value.type().scalarType() or "").startswith("Complex")
+
+
 def index_put() -> CostHandle:
     """A write is free; ``accumulate=True`` adds: one per element written (the indexed shape)."""
 
@@ -455,10 +495,18 @@ def fourier(real: str | None, inverse: bool) -> CostHandle:
     def handle(inputs: list, outputs: list) -> OpCost:
         # aten::fft_<kind>(self, n or s, dim, norm): 1-D, 2-D and n-D forms share this layout
         out = _shape(outputs[0])
-        given = _optional_int_list(inputs[1])
+        try:
+            given = _optional_int_list(inputs[1])
+            given_axes = len(given) if given is not None else None
+        except UnknownShape:
+            # s traced from sizes (irfft2(x, s=x.shape[-2:])): its values are the output's lengths,
+            # which is all a complex or real-output transform needs; a real-input one needs s itself
+            if real == "input":
+                raise
+            given, given_axes = None, len(_list_items(inputs[1]))
         dims = _optional_int_list(inputs[2])
         if dims is None:  # fftn: the last len(s) axes, or every axis
-            dims = list(range(len(out) - len(given), len(out))) if given is not None else list(range(len(out)))
+            dims = list(range(len(out) - given_axes, len(out))) if given_axes is not None else list(range(len(out)))
         dims = [d % len(out) for d in dims]
         if real == "input":  # the output holds n // 2 + 1 of n points: the length is s (n), else the input's
             lengths = given if given is not None else [_shape(inputs[0])[d] for d in dims]
@@ -521,6 +569,7 @@ _ELEMENTWISE_1 = (
     "where", "masked_fill", "tril", "triu", "isnan", "nan_to_num",
 )
 _ELEMENTWISE_2 = ("addcmul", "addcdiv", "lerp")  # a product or quotient, then an add
+_COMPLEX_AWARE = ("add", "sub", "rsub", "neg", "mul", "div", "true_divide", "abs")  # complex_aware()
 _REDUCTIONS_1 = ("mean", "sum", "amax", "amin", "prod", "argmax", "argmin", "all", "any", "cumsum", "cumprod")
 _FREE = (
     # shape and layout
@@ -601,7 +650,11 @@ def _build_table() -> tuple[dict[str, CostHandle], dict[str, str]]:
         "weights x v over all heads); FLOPs = 2 x MACs + 4 per score (scale, softmax) + 1 per score with a "
         "mask + 1 per score when the weights are returned averaged over heads")
 
-    add(_ELEMENTWISE_1, elementwise(1), "1 per output element")
+    add(tuple(n for n in _ELEMENTWISE_1 if n not in _COMPLEX_AWARE), elementwise(1), "1 per output element")
+    for name in _COMPLEX_AWARE:
+        add((name,), complex_aware(name, elementwise(1)),
+            "1 per output element; on complex tensors in real FLOPs: add/sub/neg 2, product 6 (2 by a real), "
+            "quotient 11 (2 by a real), abs 4")
     add(_ELEMENTWISE_2, elementwise(2), "2 per output element (a product or quotient, then an add)")
     add(_REDUCTIONS_1, reduction(1), "1 per input element")
     add(("max", "min"), larger_side(1), "1 per element of the larger of input and output (reduction or elementwise)")
@@ -631,6 +684,9 @@ def _build_table() -> tuple[dict[str, CostHandle], dict[str, str]]:
         "two clamps to eps, product, division)")
     add(("scatter_add",), scatter_add(3, index_arg=2), "1 per index element (an add)", in_place=True)
     add(("index_add",), scatter_add(3), "1 per source element (an add); 2 when alpha != 1", in_place=True)
+    add(("scatter_reduce",), scatter_reduce(),
+        "1 per index element (the reduction's add, multiply, max or min); mean: + 1 per output element (divide)",
+        in_place=True)
     add(("index_put",), index_put(),
         "free when it writes; accumulate=True: 1 per element written (the indexed shape); a boolean mask "
         "index is reported as shape unknown (how many it writes is known at run time only)", in_place=True)
@@ -799,7 +855,7 @@ def count_costs(module: Any, example: Any, handles: dict[str, CostHandle] | None
     analysis.set_op_handle(**{name: _fvcore_handle(name, handle) for name, handle in table.items()})
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     fvcore_log = logging.getLogger("fvcore.nn.jit_analysis")
-    with eval_mode(module), torch.no_grad():
+    with eval_mode(module), torch.no_grad(), progress.step("tracing to count MACs and FLOPs"):
         previous = fvcore_log.level
         fvcore_log.setLevel(logging.ERROR)
         try:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Iterator
 
-from attncli import registry
+from attncli import progress, registry
 from attncli.blocks import POSITIONS
 from attncli.errors import (
     AttncliError,
@@ -685,6 +685,14 @@ def _check_block_arguments(
 
 def build(request: ModelRequest) -> BuiltModel:
     """Build the module (eval mode, weights seeded) and its seeded example input."""
+    if "torch" not in sys.modules:  # its first import takes seconds: a step of its own
+        with progress.step(progress.IMPORTING_TORCH):
+            import torch  # noqa: F401
+    with progress.step(f"building {request.display_name}"):
+        return _build_module(request)
+
+
+def _build_module(request: ModelRequest) -> BuiltModel:
     import torch
 
     spec = request.spec()

@@ -254,6 +254,10 @@ class ExportResult:
     route: str = "torchscript"
     # Routes tried before the one that made the file, and why each was not taken: "route: reason".
     rejected_routes: list[str] = field(default_factory=list)
+    # The file's graph at a glance (as `attncli inspect` counts it): nodes of the main graph, and
+    # the five most frequent operators with their counts (every node at every depth).
+    node_count: int | None = None
+    top_operators: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def trace_problem(self) -> str:
@@ -281,6 +285,7 @@ class ExportResult:
         data["passed"] = self.passed
         data["trace_problem"] = self.trace_problem or None
         del data["example_outputs"]
+        data["top_operators"] = [{"op": op, "count": n} for op, n in self.top_operators]
         # one environment object, at the top: the verification's (it ran on a device), else this process's
         if data["parity"] is not None and "environment" in data["parity"]:
             data["environment"] = data["parity"].pop("environment")
@@ -365,6 +370,7 @@ def export_onnx(
     _write_checked(chosen.data, target, folder, chosen.opset, chosen.exporter, force)
     if chosen.parity is not None:
         chosen.parity.file = str(target)
+    node_count, top_operators = _graph_counts(chosen.data)
     result = ExportResult(
         path=str(target),
         model=built.name,
@@ -387,10 +393,23 @@ def export_onnx(
         seed=built.request.seed,
         route=chosen.route,
         rejected_routes=[f"{c.route} at opset {c.opset}: {c.problem}" for c in attempt.rejected(chosen)],
+        node_count=node_count,
+        top_operators=top_operators,
     )
     if chosen.error is not None:  # onnxruntime could not load the only model made: the file stays, for inspection
         raise chosen.error
     return result
+
+
+def _graph_counts(data: bytes, top: int = 5) -> tuple[int, list[tuple[str, int]]]:
+    """The written model's node count and its ``top`` most frequent operators, from the bytes in
+    hand (the file was just written from them)."""
+    import onnx
+
+    from attncli.inspect_onnx import count_operators
+
+    nodes, _, histogram = count_operators(onnx.load_model_from_string(data).graph)
+    return nodes, histogram[:top]
 
 
 def recorded_channels_axis(path: str | Path) -> int:

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from attncli.errors import CheckFailed, UsageError
 
@@ -237,6 +237,8 @@ class ParityReport:
     # Planned shapes the PyTorch model itself refuses (a window that does not divide the size...):
     # the file cannot be judged there, so they are reported and do not count against it.
     skipped: list[SkippedShape] = field(default_factory=list)
+    # verify --localize: the first module whose output diverges (a LocalizeReport), None when not asked
+    localization: Any = None
 
     @property
     def passed(self) -> bool:
@@ -313,6 +315,11 @@ class ParityReport:
             )
         return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where}: {detail}{aside}"
 
+    def localization_input(self) -> tuple[tuple[int, ...], int, str] | None:
+        """(shape, seed, distribution) of the first case whose outputs exceed the tolerance (the input
+        where localisation looks), or None when no case failed that way."""
+        return next(((c.shape, c.seed, c.distribution) for c in self.cases if not c.problem and not c.passed), None)
+
     def as_dict(self) -> dict[str, Any]:
         from attncli.environment import describe
 
@@ -334,6 +341,7 @@ class ParityReport:
             "warnings": self.warnings,
             "cases": [c.as_dict() for c in self.cases],
             "skipped": [s.as_dict() for s in self.skipped],
+            "localization": self.localization.as_dict() if self.localization is not None else None,
             "environment": describe(seed=min((c.seed for c in self.cases), default=None), device=device),
         }
 
@@ -722,3 +730,357 @@ def _run_case(
         return case
     case.outputs = [compare_outputs(n, actual[n], expected[n], atol, rtol) for n in runner.output_names]
     return case
+
+
+# ----------------------------------------------------------------------------- localisation
+#
+# Where a mismatch starts: every intermediate tensor of the ONNX graph made an output, the PyTorch
+# modules' outputs caught with forward hooks on a copy of the model, each module paired with the
+# tensor of the ONNX nodes that implement it, and the pairs compared in the order the modules
+# finish (a forward hook fires at the end of its module's forward: children before their parent).
+#
+# Which nodes implement a module comes from their names or metadata:
+# - the TorchScript exporter names a node after its module scope, one segment per level, then the
+#   operator: ``/layer1/layer1.0/conv1/Conv``. A segment is the child's name, or (a child of a
+#   Sequential or ModuleList) its full path (``layer1.0``); a local name has no dot, so a segment
+#   that starts with the path so far plus a dot is a full path, and any other is appended to it.
+# - the dynamo exporter records ``namespace`` metadata on each node, ``: Net/layer1: Sequential/
+#   layer1.0: BasicBlock/conv2d: aten.conv2d.default``: the module paths in full, then the operator.
+# A module's output is then the output of its last node (in the graph's order, which is
+# topological) whose value has the shape of the module's output in PyTorch.
+#
+# Folded modules: in eval mode both exporters fold a BatchNorm into the Conv before it, so one of
+# the two modules has no node and the file never holds the Conv's output alone. The TorchScript
+# exporter keeps the Conv's name on the fused node, the dynamo exporter (its onnxscript rewriter)
+# the BatchNorm's namespace. So a module without nodes is compared together with its neighbour:
+# in a TorchScript file, with the module before it when it runs straight on that module's output;
+# in a dynamo file (or when there is no such module before it), with the module after it when that
+# one runs straight on its output. PyTorch's output after both is compared with the one tensor of
+# the file, under the first module's name. A module without nodes whose output is its input (Identity, Dropout
+# in eval) is a pass-through and is not compared.
+
+_FLOAT_ELEMENT_TYPES = {1, 10, 11, 16}  # float32, float16, float64, bfloat16
+
+
+@dataclass
+class ModuleComparison:
+    """One module (or a module with others folded into it) against the ONNX tensor that is its output."""
+
+    path: str
+    type: str
+    nodes: list[str]  # the ONNX nodes that implement it, in graph order
+    tensor: str  # the ONNX value compared with the module's output
+    comparison: OutputComparison
+    folded: list[str] = field(default_factory=list)  # "path (Type)" of the modules folded into it
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        return {
+            "module": self.path, "type": self.type, "folded": list(self.folded), "onnx_nodes": list(self.nodes),
+            "onnx_tensor": self.tensor, "shape": list(c.shape), "max_abs": _finite(c.max_abs), "mean_abs": _finite(c.mean_abs),
+            "max_rel": _finite(c.max_rel), "mismatch_ratio": c.mismatch_ratio, "passed": c.passed, "problem": c.problem or None,
+        }
+
+
+@dataclass
+class LocalizeReport:
+    """Every module compared in execution order; ``first`` is the first that exceeds the tolerance.
+    Truthy when none does."""
+
+    model: str
+    file: str
+    provider: str
+    atol: float
+    rtol: float
+    shape: tuple[int, ...]
+    seed: int
+    distribution: str
+    naming: str  # "torchscript" (node names), "dynamo" (namespace metadata) or "none" (nothing to map)
+    modules: list[ModuleComparison] = field(default_factory=list)
+    not_compared: list[tuple[str, str]] = field(default_factory=list)  # (module path, why)
+
+    @property
+    def first(self) -> ModuleComparison | None:
+        return next((m for m in self.modules if not m.passed), None)
+
+    @property
+    def passed(self) -> bool:
+        return self.first is None
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def compared(self) -> int:
+        return len(self.modules)
+
+    @property
+    def matched(self) -> int:
+        return sum(m.passed for m in self.modules)
+
+    @property
+    def matched_before_first(self) -> int:
+        first = self.first
+        return self.compared if first is None else self.modules.index(first)
+
+    @property
+    def message(self) -> str:
+        where = f"at {','.join(map(str, self.shape))} ({self.distribution} input, seed {self.seed})"
+        if not self.modules:
+            why = "the file's node names carry no module path" if self.naming == "none" else "no module's output is in the file"
+            return f"no module could be compared {where}: {why}"
+        first = self.first
+        if first is None:
+            return f"no divergence: all {self.compared} modules compared match {where} (atol {self.atol:g}, rtol {self.rtol:g})"
+        c = first.comparison
+        folded = f", with {', '.join(first.folded)} folded in" if first.folded else ""
+        detail = c.problem or f"max abs {c.max_abs:.2e}, max rel {c.max_rel:.2e}, {c.mismatch_ratio:.1%} of elements over tolerance"
+        return (
+            f"first divergence at module {first.path} ({first.type}{folded}) {where}: {detail};"
+            f" {self.matched_before_first} of {self.compared} modules compared match before it"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        first = self.first
+        return {
+            "passed": self.passed,
+            "message": self.message,
+            "shape": list(self.shape),
+            "seed": self.seed,
+            "distribution": self.distribution,
+            "naming": self.naming,
+            "first_divergence": first.as_dict() if first is not None else None,
+            "compared": self.compared,
+            "matched": self.matched,
+            "matched_before_first": self.matched_before_first,
+            "modules": [m.as_dict() for m in self.modules],
+            "not_compared": [{"module": p, "reason": r} for p, r in self.not_compared],
+        }
+
+
+def node_module_path(node: Any, modules: Collection[str] = ()) -> str | None:
+    """The module path of the PyTorch module that made ``node`` (``""``: the model itself), or None
+    when neither its name nor its metadata says (see the comment above ``ModuleComparison``).
+
+    ``modules``: the model's module paths. A TorchScript segment is the end of its module's path
+    (``downsample.0`` for ``layer1.0.downsample.0``, ``k`` for ``d.k`` of a ModuleDict): each is
+    matched to the nearest module under the path so far whose path ends with it. A segment that
+    matches none (the second call of a module, ``relu_1``), or any segment without ``modules``, is
+    appended to the path (or taken whole when it starts with the path so far and a dot)."""
+    for prop in node.metadata_props:  # the dynamo exporter
+        if prop.key == "namespace":
+            scopes = prop.value.split("/")[:-1]  # the last one is the operator
+            return scopes[-1].split(":", 1)[0].strip() if scopes else ""
+    name = node.name
+    if not name.startswith("/"):
+        return None
+    path = ""
+    for segment in name.split("/")[1:-1]:
+        under = [m for m in modules if (not path or m.startswith(path + ".")) and (m == segment or m.endswith("." + segment))]
+        if under:
+            path = min(under, key=len)
+        elif path and not segment.startswith(path + "."):
+            path = f"{path}.{segment}"
+        else:
+            path = segment
+    return path
+
+
+def _all_values_as_outputs(model: Any) -> tuple[Any, list[str]]:
+    """A copy of ``model`` whose every floating-point node output is a graph output (typed by shape
+    inference, shape left open), and the names added."""
+    import onnx
+    from onnx import helper
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    inferred = onnx.shape_inference.infer_shapes(copy)
+    types = {}
+    for value in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
+        if value.type.WhichOneof("value") == "tensor_type":
+            types[value.name] = value.type.tensor_type.elem_type
+    present = {o.name for o in copy.graph.output}
+    added = []
+    for node in copy.graph.node:
+        for name in node.output:
+            if name and name not in present and types.get(name) in _FLOAT_ELEMENT_TYPES:
+                copy.graph.output.append(helper.make_tensor_value_info(name, types[name], None))
+                present.add(name)
+                added.append(name)
+    return copy, added
+
+
+@dataclass
+class _Caught:
+    path: str
+    type: str
+    input_id: int | None
+    output_id: int | None
+    output: Any  # a numpy copy, or None when the module does not return one tensor
+    calls: int = 1
+
+
+def _module_outputs(built: Any, feed: Any) -> list[_Caught]:
+    """Each submodule's output on ``feed``, in the order the modules finish, from forward hooks on a
+    copy of the model (the caller's module keeps no hook). Outputs are copied at once: a later
+    in-place op (ReLU(inplace=True)) would change them. A module called more than once keeps its
+    first output, and its count."""
+    import copy
+    import functools
+
+    import numpy as np
+    import torch
+
+    from attncli.onnx_export import model_prints_to_stderr
+
+    module = copy.deepcopy(built.module).eval()
+    caught: dict[str, _Caught] = {}
+    keep: list[Any] = []  # the tensors whose ids are recorded stay alive, so no id is reused
+
+    def hook(path: str, mod: Any, args: Any, output: Any) -> None:
+        if path in caught:
+            caught[path].calls += 1
+            return
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        tensor = output if isinstance(output, torch.Tensor) else None
+        keep.extend(t for t in (first, tensor) if t is not None)
+        caught[path] = _Caught(
+            path, type(mod).__name__, id(first) if first is not None else None, id(tensor) if tensor is not None else None,
+            tensor.detach().float().cpu().numpy().copy() if tensor is not None and tensor.is_floating_point() else None,
+        )
+
+    handles = [m.register_forward_hook(functools.partial(hook, path)) for path, m in module.named_modules() if path]
+    try:
+        with torch.no_grad(), model_prints_to_stderr():
+            module(torch.from_numpy(np.array(feed, copy=True)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(caught.values())
+
+
+def localize_mismatch(
+    built: Any,
+    path: str | Path,
+    *,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    shape: Sequence[int] | None = None,
+    seed: int | None = None,
+    distribution: str = "normal",
+    provider: str = "cpu",
+) -> LocalizeReport:
+    """Find the first module of ``built`` whose output in the ONNX file at ``path`` exceeds the
+    tolerance (``PARITY_RULE``), at one input: ``shape`` (default the model's example shape),
+    ``seed`` (default the model's) and ``distribution``. onnxruntime runs once on a copy of the
+    file with every intermediate floating-point tensor made an output; PyTorch runs once on a copy
+    of the model with forward hooks. See the comment above ``ModuleComparison`` for how nodes are
+    mapped to modules and what is not compared."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+    import onnx
+
+    check_tolerances(atol, rtol)
+    load_onnx(path)  # a missing or broken file: the usual one-line error
+    try:
+        model = onnx.load(str(path))  # with its external data: the copy is written elsewhere
+    except Exception as exc:
+        raise UsageError(f"cannot read the external data of {path}: {_first_line(exc)}") from exc
+    inputs = model_inputs(model)
+    if len(inputs) != 1:
+        raise UsageError(f"{path} has {len(inputs)} inputs; attncli models take exactly one.")
+    name = inputs[0].name
+    shape = tuple(int(d) for d in (shape if shape is not None else built.input_shape))
+    seed = built.request.seed if seed is None else int(seed)
+    feed = seeded_input(shape, seed, distribution)
+
+    exposed, _ = _all_values_as_outputs(model)
+    folder = tempfile.mkdtemp(prefix="attncli-localize-")
+    try:
+        copy_path = Path(folder) / "all_outputs.onnx"
+        onnx.save(exposed, str(copy_path))
+        runner = OnnxRuntimeRunner(copy_path, provider)
+        try:
+            actual = runner.infer({name: feed})
+        except Exception as exc:
+            raise CheckFailed(f"onnxruntime fails on {path} at {','.join(map(str, shape))}: {_first_line(exc)}") from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    caught = _module_outputs(built, feed)
+
+    known = [c.path for c in caught]
+    paths = [(node, node_module_path(node, known)) for node in model.graph.node]
+    naming = "none"
+    if any(p is not None for _, p in paths):
+        naming = "dynamo" if any(prop.key == "namespace" for n in model.graph.node for prop in n.metadata_props) else "torchscript"
+    report = LocalizeReport(
+        model=built.name, file=str(path), provider=runner.provider, atol=atol, rtol=rtol, shape=shape, seed=seed,
+        distribution=distribution, naming=naming,
+    )
+
+    def nodes_of(module_path: str) -> list[Any]:
+        return [n for n, p in paths if p is not None and (p == module_path or p.startswith(module_path + "."))]
+
+    def tensor_of(module_path: str, out: Any) -> tuple[str, list[str]] | None:
+        nodes = nodes_of(module_path)
+        for node in reversed(nodes):
+            for value in node.output:
+                if value in actual and np.shape(actual[value]) == out.shape:
+                    return value, [n.name for n in nodes]
+        return None
+
+    # Groups: (members, the ONNX tensor and nodes) where the members' last output is compared.
+    groups: list[tuple[list[_Caught], tuple[str, list[str]] | None]] = []
+    pending: list[_Caught] = []
+
+    def set_aside(entries: list[_Caught], why: str) -> None:
+        report.not_compared.extend((c.path, why) for c in entries)
+
+    previous: _Caught | None = None
+    for entry in caught:
+        if entry.output is None:
+            set_aside([entry], "it does not return one floating-point tensor")
+        elif entry.calls > 1:
+            set_aside([entry], f"it runs {entry.calls} times in one forward; the file names its calls apart")
+        elif not nodes_of(entry.path):
+            if entry.output_id == entry.input_id:
+                set_aside([entry], "no node in the file: it passes its input through")
+            elif (naming != "dynamo" and groups and previous is not None and groups[-1][0][-1] is previous
+                  and entry.input_id == previous.output_id):
+                groups[-1][0].append(entry)  # folded into the module before it (TorchScript: BatchNorm into Conv)
+            else:
+                if pending and entry.input_id != pending[-1].output_id:
+                    set_aside(pending, "no node in the file implements it")
+                    pending = []
+                pending.append(entry)
+        else:
+            chain = bool(pending) and entry.input_id == pending[-1].output_id
+            if pending and not chain:
+                set_aside(pending, "no node in the file implements it")
+            members = (pending if chain else []) + [entry]  # dynamo: Conv folded into the BatchNorm after it
+            pending = []
+            found = tensor_of(entry.path, entry.output)
+            if found is None:
+                set_aside(members, "no node of it in the file gives a tensor of its output's shape")
+            else:
+                groups.append((members, found))
+        previous = entry
+    set_aside(pending, "no node in the file implements it")
+
+    for members, (tensor, nodes) in groups:  # type: ignore[misc]
+        head, last = members[0], members[-1]
+        got = np.asarray(actual[tensor])
+        if got.dtype != last.output.dtype and np.issubdtype(got.dtype, np.floating):
+            got = got.astype(last.output.dtype)  # a half-precision file: its values against float32 PyTorch
+        report.modules.append(ModuleComparison(
+            path=head.path, type=head.type, nodes=nodes, tensor=tensor,
+            comparison=compare_outputs(head.path, got, last.output, atol, rtol),
+            folded=[f"{m.path} ({m.type})" for m in members[1:]],
+        ))
+    return report

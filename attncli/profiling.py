@@ -15,14 +15,23 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
-from attncli import registry
+from attncli import progress, registry
 from attncli.conventions import Convention, convention_macs, get_convention, macs_by_operator
 from attncli.counting import CostCount, count_costs, count_params, eval_mode
 from attncli.environment import describe as describe_environment
 from attncli.describe import ReferenceComparison, check_depth, compare_reference, jsonable, relative_diff
 from attncli.errors import UsageError
-from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, forward_errors, run_example
-from attncli.timing import LatencyStats, check_settings, measure_latency, resolve_device, DEFAULT_ITERS, DEFAULT_WARMUP
+from attncli.modelspec import ATTN_PREFIX, BuiltModel, ModelRequest, build, check_outputs, forward_errors, run_example
+from attncli.timing import (
+    DEFAULT_MIN_TIME,
+    DEFAULT_WARMUP,
+    LatencyStats,
+    check_settings,
+    latency_overhead,
+    measure_interleaved,
+    measure_latency,
+    resolve_device,
+)
 
 NO_BASELINE = "none"  # --baseline none: skip the comparison
 UNSTEADY_TIMING = 0.25  # std / mean above this: timings this noisy should not go into a paper
@@ -37,7 +46,10 @@ CONVENTIONS = {
     " indexing and padding are free",
     "attention": "parameters and operations inside modules that are registered attention blocks"
     " (kind=block), outermost block only",
-    "latency": "one forward pass under torch.inference_mode(); ms per iteration; throughput = batch / mean",
+    "latency": "one forward pass under torch.inference_mode(); ms per iteration, each sample a block of calls"
+    " lasting at least 1 ms divided by its size, as many as the time budget (min_time) allows;"
+    " p50 with the 95% confidence interval of the median from order statistics; throughput = batch / mean;"
+    " the baseline is timed interleaved with the model, and an overhead whose intervals overlap is within noise",
 }
 
 
@@ -91,6 +103,7 @@ class BaselineComparison:
     flops_rel_diff: float | None
     latency_rel_diff: float | None
     uncounted_ops: dict[str, int] = field(default_factory=dict)
+    latency_within_noise: bool | None = None  # the two medians' 95% intervals overlap; None without latency
 
 
 @dataclass
@@ -268,27 +281,42 @@ class LatencySettings:
     dtype: str = "float32"
     batch_sizes: list[int] | None = None
     warmup: int | None = None
-    iters: int | None = None
+    iters: int | None = None  # None: adaptive, min_time seconds of timed blocks
     threads: int | None = None
+    min_time: float | None = None
 
     def resolved(self) -> LatencySettings:
         """Device chosen and every value checked, before anything is built."""
         device = resolve_device(self.device)
         warmup = DEFAULT_WARMUP[device] if self.warmup is None else self.warmup
-        iters = DEFAULT_ITERS[device] if self.iters is None else self.iters
-        check_settings(device, self.dtype, self.batch_sizes or [], warmup, iters, self.threads)
-        return LatencySettings(device, self.dtype, list(self.batch_sizes or []) or None, warmup, iters, self.threads)
+        min_time = DEFAULT_MIN_TIME[device] if self.min_time is None and self.iters is None else self.min_time
+        check_settings(device, self.dtype, self.batch_sizes or [], warmup, self.iters, self.threads, min_time)
+        return LatencySettings(device, self.dtype, list(self.batch_sizes or []) or None, warmup, self.iters, self.threads, min_time)
 
 
-def _traced_costs(built: BuiltModel) -> CostCount:
-    with eval_mode(built.module):  # a caller's module in training mode keeps its BN statistics
-        run_example(built)  # an input the model refuses, or an output it cannot give, is said as such first
-    with forward_errors(built, action="forward (traced to count its operations)"):
-        return count_costs(built.module, built.example.clone())
+def traced_costs(built: BuiltModel) -> CostCount:
+    """One traced forward pass (no plain one first: it doubled the cost of `profile`). When the
+    trace fails, a plain forward says why as `attncli.modelspec.run_example` says it (an input the
+    model refuses, an output it cannot give), and only if that passes does the trace's error stand."""
+    outputs: list[Any] = []
+    hook = built.module.register_forward_hook(lambda module, args, out: outputs.append(out))
+    try:
+        with forward_errors(built, action="forward (traced to count its operations)"):
+            costs = count_costs(built.module, built.example.clone())
+    except Exception:
+        hook.remove()
+        with eval_mode(built.module):  # a caller's module in training mode keeps its BN statistics
+            run_example(built)
+        raise
+    finally:
+        hook.remove()
+    if outputs:  # the trace takes an output attncli cannot use (None, a number): refused as run_example does
+        check_outputs(built, outputs[-1])
+    return costs
 
 
 def _time(built: BuiltModel, settings: LatencySettings, batch_sizes: list[int] | None) -> list[LatencyStats]:
-    with forward_errors(built, action="forward (timed)", changed=bool(batch_sizes)):
+    with forward_errors(built, action="forward (timed)", changed=bool(batch_sizes)), progress.step(f"timing {built.name}"):
         return measure_latency(
             built.module,
             tuple(built.input_shape),
@@ -299,7 +327,29 @@ def _time(built: BuiltModel, settings: LatencySettings, batch_sizes: list[int] |
             iters=settings.iters,
             threads=settings.threads,
             seed=built.request.seed,
+            min_time=settings.min_time,
         )
+
+
+def _time_with_baseline(built: BuiltModel, base: BuiltModel, settings: LatencySettings, batch: int) -> tuple[LatencyStats, LatencyStats]:
+    """The model and its baseline at one batch size, samples interleaved so host noise hits both alike.
+    With a fixed iteration count (``iters``) each is timed alone, as asked."""
+    if settings.iters is not None:
+        return _time(built, settings, [batch])[0], _time(base, settings, [batch])[0]
+    shape = (batch, *built.input_shape[1:])
+    with forward_errors(built, action="forward (timed)", changed=batch != built.input_shape[0]), progress.step(
+        f"timing {built.name} and {base.name}, interleaved"
+    ):
+        model_lat, base_lat = measure_interleaved(
+            [(built.module, shape), (base.module, shape)],
+            device=settings.device,
+            dtype=settings.dtype,
+            threads=settings.threads,
+            min_time=settings.min_time,
+            seed=built.request.seed,
+            warmup=settings.warmup,
+        )
+    return model_lat, base_lat
 
 
 def profile_built(
@@ -317,7 +367,7 @@ def profile_built(
     if latency is not None:
         latency = latency.resolved()
     module = built.module
-    costs = _traced_costs(built)
+    costs = traced_costs(built)
     total, trainable = count_params(module)
 
     attn = attention_paths(module, attention_classes() + user_block_classes(module, built.attn_files))
@@ -338,19 +388,23 @@ def profile_built(
             flops_share=_share(attn_flops, costs.flops),
         )
 
-    sweep = _time(built, latency, latency.batch_sizes) if latency is not None else []
+    base_request = baseline_request(built, baseline)
+    # with a baseline, the first batch size is timed below, interleaved with the baseline's
+    sweep = _time(built, latency, latency.batch_sizes) if latency is not None and base_request is None else []
 
     base_cmp = None
-    base_request = baseline_request(built, baseline)
     if base_request is not None:
         base_built = build(base_request)
-        base_costs = _traced_costs(base_built)
+        base_costs = traced_costs(base_built)
         base_params, _ = count_params(base_built.module)
-        base_ms = None
+        base_ms = overhead = None
         if latency is not None:
-            base_ms = _time(base_built, latency, [sweep[0].batch_size])[0].p50_ms
-        main_ms = sweep[0].p50_ms if sweep else None
-        latency_diff = main_ms - base_ms if base_ms is not None and main_ms is not None else None
+            sizes = latency.batch_sizes or [built.input_shape[0]]
+            first, base_lat = _time_with_baseline(built, base_built, latency, sizes[0])
+            sweep = [first] + (_time(built, latency, sizes[1:]) if sizes[1:] else [])
+            base_ms = base_lat.p50_ms
+            overhead = latency_overhead(first, base_lat)
+        latency_diff = overhead.delta_ms if overhead is not None else None
         base_cmp = BaselineComparison(
             model=base_built.name,
             params=base_params,
@@ -364,13 +418,14 @@ def profile_built(
             params_rel_diff=relative_diff(total - base_params, base_params),
             macs_rel_diff=relative_diff(costs.macs - base_costs.macs, base_costs.macs),
             flops_rel_diff=relative_diff(costs.flops - base_costs.flops, base_costs.flops),
-            latency_rel_diff=relative_diff(latency_diff, base_ms) if latency_diff is not None else None,
+            latency_rel_diff=overhead.rel if overhead is not None else None,
             uncounted_ops=base_costs.uncounted_ops,
+            latency_within_noise=overhead.within_noise if overhead is not None else None,
         )
 
     notes = [
         f"latency at batch {lat.batch_size} varies by {lat.std_ms / lat.mean_ms:.0%} (std / mean):"
-        " the machine may be busy; repeat, with more iterations (iters) or a fixed thread count (threads)"
+        " the machine may be busy; repeat, with a longer time budget (min_time) or a fixed thread count (threads)"
         for lat in sweep
         if lat.mean_ms > 0 and lat.std_ms / lat.mean_ms > UNSTEADY_TIMING
     ]

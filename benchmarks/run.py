@@ -4,7 +4,9 @@ Each CLI figure is the median of several runs of the real command in a fresh pro
 included). Results are printed and written to benchmarks/RESULTS.md with the date and machine.
 Targets (from the issues): --help and list < 0.5 s; profile eca_resnet50 < 10 s; export sknet
 --opset 11 with verification < 15 s; the whole registry's check at opsets 11 and 17 with -j 2
-< 60 s; onnxruntime not slower than eager PyTorch.
+< 60 s; onnxruntime not slower than eager PyTorch; attncli's CPU p50 within 0.95-1.05 of
+torch.utils.benchmark's blocked_autorange median (`--only latency-ratio` runs that table alone and
+updates its section of RESULTS.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RATIO_HEADING = "## attncli latency vs torch.utils.benchmark"
+# (registry name, input shape): three attention blocks and three backbones
+RATIO_CASES = [
+    ("se", "1,64,56,56"),
+    ("eca", "1,64,56,56"),
+    ("cbam", "1,64,56,56"),
+    ("resnet18", "1,3,224,224"),
+    ("eca_resnet18", "1,3,224,224"),
+    ("mobilenetv2", "1,3,224,224"),
+]
 
 
 def wall(argv: list[str], runs: int, cwd: str) -> tuple[float, list[float]]:
@@ -44,13 +56,85 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def latency_ratio_rows(rounds: int, threads: int | None) -> tuple[list[tuple[str, str, float, float, float]], int]:
+    """attncli's p50 (``measure_latency``, default budget) against ``Timer.blocked_autorange(
+    min_run_time=1.0).median`` for each case, the two measured alternately ``rounds`` times in this
+    process, same module, input shape, thread count and inference mode; each figure is the median
+    of its rounds. Returns (name, shape, attncli ms, torch ms, ratio) rows and the thread count."""
+    import torch
+    from torch.utils import benchmark
+
+    from attncli import api
+    from attncli.timing import measure_latency
+
+    threads = threads or torch.get_num_threads()
+    rows = []
+    for name, shape in RATIO_CASES:
+        built = api.build(name, input_shape=shape)
+        x = built.example
+        ours, theirs = [], []
+        timer = benchmark.Timer(stmt="m(x)", globals={"m": built.module, "x": x}, num_threads=threads)
+        with torch.inference_mode():
+            for _ in range(rounds):
+                ours.append(measure_latency(built.module, tuple(built.input_shape), device="cpu", threads=threads)[0].p50_ms)
+                theirs.append(timer.blocked_autorange(min_run_time=1.0).median * 1e3)
+        a, b = statistics.median(ours), statistics.median(theirs)
+        rows.append((name, shape, a, b, a / b))
+        print(f"{name:<14} {shape:<12} attncli p50 {a:9.4f} ms  torch.utils.benchmark median {b:9.4f} ms  ratio {a / b:.3f}", flush=True)
+    return rows, threads
+
+
+COMPARE_BLOCKS = "eca,se,cbam,sk,psa,gam,simam,coordatt"
+
+
+def machine_line() -> str:
+    import torch
+
+    return f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def latency_ratio_section(rows: list[tuple[str, str, float, float, float]], threads: int, rounds: int) -> list[str]:
+    return [
+        RATIO_HEADING,
+        "",
+        f"Measured {dt.date.today().isoformat()} on: {machine_line()}; load average {os.getloadavg()[1]:.1f} over the"
+        " last 5 minutes (other work on the host widens both tools' spread and the ratio with it).",
+        f"CPU, float32, {threads} thread(s) for both, torch.inference_mode(); attncli: `measure_latency` with its default"
+        f" budget (1 s of blocks of >= 1 ms); torch: `Timer.blocked_autorange(min_run_time=1.0).median`. The two alternate,"
+        f" {rounds} rounds each in one process; each figure is the median of its rounds. Target: ratio within 0.95-1.05.",
+        "",
+        "| model | input | attncli p50 ms | torch.utils.benchmark median ms | ratio |",
+        "|---|---|---:|---:|---:|",
+        *[f"| {n} | {s} | {a:.4f} | {b:.4f} | {r:.3f} |" for n, s, a, b, r in rows],
+        "",
+    ]
+
+
+def replace_section(text: str, heading: str, lines: list[str]) -> str:
+    """``text`` with the section under ``heading`` (to the next ``## `` heading) replaced, or appended."""
+    old = text.splitlines()
+    if heading not in old:
+        return text.rstrip("\n") + "\n\n" + "\n".join(lines)
+    start = old.index(heading)
+    end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+    return "\n".join(old[:start] + lines + old[end:]) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs and only three backbones")
+    parser.add_argument("--only", choices=["latency-ratio"], help="run one section alone and update it in RESULTS.md")
+    parser.add_argument("--ratio-rounds", type=int, default=5, help="alternations of attncli and torch.utils.benchmark")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the latency-ratio table (default: torch's)")
     args = parser.parse_args()
+    if args.only == "latency-ratio":
+        rows, threads = latency_ratio_rows(args.ratio_rounds, args.threads)
+        results = HERE / "RESULTS.md"
+        text = results.read_text() if results.exists() else "# Benchmarks\n"
+        results.write_text(replace_section(text, RATIO_HEADING, latency_ratio_section(rows, threads, args.ratio_rounds)))
+        print(f"written {results}")
+        return
     runs_fast, runs_slow = (3, 1) if args.quick else (7, 3)
-
-    import torch
 
     from attncli import registry
     from attncli.bench import bench
@@ -64,6 +148,9 @@ def main() -> None:
         ("attncli check --kind block --opset 11 --opset 17 -j 2", ["check", "--kind", "block", "--opset", "11", "--opset", "17", "-j", "2"], 1, "-"),
         # the whole registry: minutes, and the figure issue 11 asks for (146 s before on 2 cores)
         ("attncli check --opset 11 --opset 17 -j 2 (whole registry)", ["check", "--opset", "11", "--opset", "17", "-j", "2"], 1, "< 60 s"),
+        # issue 14: the comparison table of 8 blocks on ResNet-50, counted and timed (interleaved) on the CPU
+        ("attncli compare --attn eca,se,cbam,sk,psa,gam,simam,coordatt --on resnet50 --format latex (CPU)",
+         ["compare", "--attn", COMPARE_BLOCKS, "--on", "resnet50", "--format", "latex", "--device", "cpu"], 1, "< 180 s"),
     ]
     if args.quick:  # the whole registry takes minutes
         commands = [c for c in commands if "whole registry" not in c[0]]
@@ -86,7 +173,9 @@ def main() -> None:
         ratio_rows.append((name, eager.p50_ms, ort.p50_ms, row.ratio))
         print(f"{name:<24} eager p50 {eager.p50_ms:9.2f} ms  onnxruntime p50 {ort.p50_ms:9.2f} ms  ratio {row.ratio:.2f}", flush=True)
 
-    machine = f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}"
+    latency_rows, latency_threads = latency_ratio_rows(args.ratio_rounds, args.threads)
+
+    machine = machine_line()
     lines = [
         "# Benchmarks",
         "",
@@ -105,6 +194,7 @@ def main() -> None:
         "|---|---:|---:|---:|",
         *[f"| {n} | {e:.2f} | {o:.2f} | {r:.2f} |" for n, e, o, r in ratio_rows],
         "",
+        *latency_ratio_section(latency_rows, latency_threads, args.ratio_rounds),
     ]
     if not args.quick:
         (HERE / "RESULTS.md").write_text("\n".join(lines))

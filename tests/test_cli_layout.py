@@ -140,16 +140,16 @@ def default_of(param):
 @pytest.mark.parametrize(
     "flag, commands",
     [
-        ("--device", ["profile", "bench", "verify", "export"]),
+        ("--device", ["profile", "bench", "verify", "export", "compare"]),
         ("--warmup", ["profile", "bench"]),
         ("--iters", ["profile", "bench"]),
-        ("--threads", ["profile", "bench"]),
+        ("--threads", ["profile", "bench", "compare"]),
         ("--batch-size", ["profile", "bench"]),
         ("--opset", ["export", "bench"]),
-        ("--attn-position", ["info", "profile", "bench", "export", "verify"]),
-        ("--format", ["list", "info", "profile", "bench", "export", "verify"]),
-        ("--output", ["list", "info", "profile", "bench", "verify", "check"]),
-        ("--debug", ["list", "info", "profile", "bench", "export", "verify", "check"]),
+        ("--attn-position", ["info", "profile", "bench", "export", "verify", "compare"]),
+        ("--format", ["info", "profile", "bench", "export", "verify"]),  # list: see below
+        ("--output", ["list", "info", "profile", "bench", "verify", "check", "compare"]),
+        ("--debug", ["list", "info", "profile", "bench", "export", "verify", "check", "compare"]),
     ],
 )
 def test_a_shared_option_is_the_same_everywhere(flag, commands):
@@ -160,6 +160,13 @@ def test_a_shared_option_is_the_same_everywhere(flag, commands):
         assert choices_of(param) == choices_of(first)
         assert param.help == first.help
         assert sorted(param.opts) == sorted(first.opts)
+
+
+def test_list_format_is_the_shared_one_plus_plain_for_scripts():
+    shared, listed = params_of("info")["--format"], params_of("list")["--format"]
+    assert choices_of(listed) == choices_of(shared) + ["plain"]
+    assert default_of(listed) == default_of(shared) and sorted(listed.opts) == sorted(shared.opts)
+    assert listed.help.startswith(shared.help.rstrip("."))
 
 
 def test_shared_defaults_come_from_the_library():

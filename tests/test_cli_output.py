@@ -162,10 +162,10 @@ def test_a_bad_attn_position_is_a_usage_error(cli):
 
 
 def test_bench_o_json_uses_the_shared_defaults(cli, tmp_path):
-    from attncli.timing import DEFAULT_ITERS, DEFAULT_WARMUP
+    from attncli.timing import DEFAULT_MIN_TIME, DEFAULT_WARMUP
 
     path = tmp_path / "bench.json"
     result = cli("bench", "se", "-s", "2,64,8,8", "--device", "cpu", "-f", "json", "-o", path)
     data = json.loads(assert_written(result, path))
-    assert data["warmup"] == DEFAULT_WARMUP["cpu"] and data["iters"] == DEFAULT_ITERS["cpu"]
+    assert data["warmup"] == DEFAULT_WARMUP["cpu"] and data["iters"] is None and data["min_time_s"] == DEFAULT_MIN_TIME["cpu"]
     assert [row["batch_size"] for row in data["rows"]] == [2]  # the input shape's batch, as in profile

@@ -453,3 +453,42 @@ def test_the_example_in_docs_counting_rules_runs_and_counts():
     finally:
         unregister_rule("prim::PythonOp.ScaledShift")
         unregister_rule("aten::bilinear")
+
+
+# ------------------------------------------------------------------ complex arithmetic, scatter_reduce
+
+
+def test_complex_elementwise_is_counted_in_real_flops():
+    z = torch.randn(3, 4, dtype=torch.complex64)
+    w = torch.randn(3, 4, dtype=torch.complex64)
+    n = 12
+    # (a + bi)(c + di) = (ac - bd) + (ad + bc)i: 4 multiplies, 2 adds
+    assert counted(lambda t: t * w, z).flops == 6 * n
+    # a quotient: (ac + bd) / (c^2 + d^2) and (bc - ad) / (c^2 + d^2): 6 multiplies, 3 adds, 2 divides
+    assert counted(lambda t: t / w, z).flops == 11 * n
+    assert counted(lambda t: t + w, z).flops == 2 * n  # real and imaginary parts
+    assert counted(lambda t: t * 2.0, z).flops == 2 * n  # a real scale multiplies both parts
+    assert counted(lambda t: t * torch.ones(3, 4), z).flops == 2 * n  # a real tensor likewise
+    assert counted(lambda t: t.abs(), z).flops == 4 * n  # sqrt(a^2 + b^2): 2 squares, an add, a root
+    assert counted(lambda t: t * t, torch.randn(3, 4)).flops == n  # real tensors: 1 per element
+
+
+def test_a_global_filter_counts_its_transforms_and_complex_product():
+    # GFNet-style: rfft2, times complex weights, irfft2 back with s traced from the input's sizes
+    weight = torch.randn(8, 5, dtype=torch.complex64)
+    x = torch.randn(1, 3, 8, 8)
+
+    def global_filter(t):
+        return torch.fft.irfft2(torch.fft.rfft2(t) * weight, s=t.shape[-2:])
+
+    # rfft2 and irfft2 of 8 x 8: N = 64, log2 N = 6, 2.5 N log2 N = 960 per transform, 3 each;
+    # the product: 3 x 8 x 5 complex values, 6 each; irfft2's 1/N: 1 per real output (192)
+    assert counted(global_filter, x).flops == 3 * 960 + 3 * 8 * 5 * 6 + 3 * 960 + 192 == 6672
+
+
+@pytest.mark.parametrize("reduce, extra", [("sum", 0), ("prod", 0), ("amax", 0), ("mean", 2 * 8)])
+def test_scatter_reduce_one_per_index_element(reduce, extra):
+    index = torch.tensor([[0, 1, 0, 1, 0, 1, 0, 1]] * 3)  # 3 x 8 = 24 elements scattered
+    src = torch.randn(3, 8)
+    costs = counted(lambda t: torch.zeros(2, 8).scatter_reduce(0, index, t, reduce=reduce), src)
+    assert costs.flops == 24 + extra  # mean divides each of the 2 x 8 outputs once

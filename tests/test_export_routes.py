@@ -68,6 +68,12 @@ MODULES = textwrap.dedent(
     class Flat(nn.Module):
         def forward(self, x):
             return x.reshape(x.shape[0], -1)
+
+
+    class CumsumOfBool(nn.Module):
+        # how many positive values so far along each row
+        def forward(self, x):
+            return torch.cumsum(x > 0, dim=-1).to(x.dtype)
     """
 )
 
@@ -121,6 +127,19 @@ def test_a_model_torchscript_cannot_write_at_17_goes_through_the_version_convert
     assert len(result.rejected_routes) == 1 and result.rejected_routes[0].startswith("torchscript at opset 17:")
     assert "rms_norm" in result.rejected_routes[0]
     assert result.as_dict()["route"] == "dynamo+version-converter"
+
+
+def test_a_file_torchscript_writes_wrong_at_17_is_replaced_by_the_dynamo_route(modules, tmp_path):
+    # TorchScript writes CumSum over a bool tensor, a type CumSum does not take (onnxruntime refuses
+    # the file: "INVALID_GRAPH ... Type 'tensor(bool)'"); the dynamo exporter casts first
+    result = api.export(modules("CumsumOfBool"), tmp_path / "c17.onnx", opset=17, input_shape="1,4,10,14")
+    assert (result.route, result.opset) == ("dynamo+version-converter", 17)
+    assert file_opset(result.path) == 17 and result.parity.passed
+    assert len(result.rejected_routes) == 1 and result.rejected_routes[0].startswith("torchscript at opset 17:")
+    assert "CumSum" in result.rejected_routes[0] and "bool" in result.rejected_routes[0]
+    with pytest.raises(CheckFailed):
+        api.export(modules("CumsumOfBool"), tmp_path / "ts.onnx", opset=17, exporter="torchscript", input_shape="1,4,10,14")
+    assert not (tmp_path / "ts.onnx").exists()
 
 
 def test_opset_min_finds_the_lowest_opset_that_exports_and_verifies(modules, tmp_path):
@@ -234,3 +253,15 @@ def test_onnxruntime_prints_nothing_when_a_node_fails_at_a_shape(modules, tmp_pa
     assert "onnxruntime:" not in proc.stderr and "\x1b[" not in proc.stderr, proc.stderr
     problems = [c["problem"] for c in json.loads(proc.stdout)["cases"] if c["problem"]]
     assert problems and all(p.startswith("onnxruntime fails at this shape") for p in problems)
+
+
+def test_the_cli_takes_opset_min_and_names_the_file_by_the_opset_found(cli, modules, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("export", modules("Einsum"), "-s", "1,4,8,8", "--opset", "min")
+    assert result.exit_code == 0, result.stderr
+    assert file_opset(tmp_path / "Einsum_opset12.onnx") == 12
+    assert "opset 12, torchscript route" in result.stdout
+    bad = cli("export", modules("Einsum"), "-s", "1,4,8,8", "--opset", "lowest")
+    assert bad.exit_code == 2 and "'lowest' is not a whole number or 'min'" in bad.stderr
+    bench = cli("bench", modules("Einsum"), "-s", "1,4,8,8", "--opset", "min")
+    assert bench.exit_code == 2 and "give its opset as a number" in bench.stderr

@@ -67,7 +67,7 @@ def test_bad_shard_is_a_usage_error(text):
 
 
 def test_broken_and_hanging_cases_fail_and_the_rest_pass(tmp_path):
-    args = ["check", "eca", "zz_*", "simam", "--opset", "11", "-j", "2", "--timeout", "8", "--format", "junit", "-o", "report.xml"]
+    args = ["check", "eca", "zz_*", "simam", "--opset", "11", "-j", "2", "--timeout", "15", "--format", "junit", "-o", "report.xml"]
     out = run_cli(args, tmp_path)
     assert out.returncode == 1, out.stderr
     root = ET.parse(tmp_path / "report.xml").getroot()

@@ -12,7 +12,7 @@ import inspect
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
@@ -61,13 +61,15 @@ app = typer.Typer(
     name="attncli",
     help="Build, profile, export and verify attention modules for CNNs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion SHELL: Typer's standard
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "Exit codes: 0 done; 1 a check failed; 2 a usage error, or an exception raised in your own"
         " model's code (its file:line is named; --debug shows the traceback); 3 a bug in attncli"
-        " (its traceback is shown: please report it); 130 interrupted."
+        " (its traceback is shown: please report it); 130 interrupted.\n\n"
+        "Examples: attncli list 'eca*' · attncli profile eca_resnet50 · attncli export cbam --opset 17"
+        " · attncli check -j 2. Each command's -h ends with its own."
     ),
 )
 
@@ -110,9 +112,24 @@ def report_bug(exc: BaseException) -> None:
     render.error(f"this is a bug in attncli {__version__}; please report it, with the traceback above.")
 
 
-def command(name: str, group: typer.Typer | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def examples_epilog(examples: Sequence[tuple[str, str]]) -> str:
+    """The end of a command's --help: each example as a comment line (what it does) over the
+    command line. Typer's rich help keeps single line breaks in an epilog and reads it as rich
+    markup, so the brackets of a command line (attncli[plot]) are escaped."""
+    from rich.markup import escape
+
+    lines = ["[bold]Examples[/]"]
+    for line, what in examples:
+        lines += ["", f"[dim]# {escape(what)}[/]", escape(line)]
+    return "\n".join(lines)
+
+
+def command(
+    name: str, group: typer.Typer | None = None, examples: Sequence[tuple[str, str]] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``func`` as command ``name`` (of ``group``, a sub-app such as ``report``; default
-    the app), under the error policy of this module. It also takes --debug (tracebacks for every error)."""
+    the app), under the error policy of this module. It also takes --debug (tracebacks for every error).
+    ``examples``, (command line, what it does) pairs, end its --help."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
@@ -125,7 +142,9 @@ def command(name: str, group: typer.Typer | None = None) -> Callable[[Callable[.
 
             debugging = _debug_requested(ctx, debug)
             try:
-                return func(*args, **kwargs)
+                # the library's slow steps on stderr; taken down before an error is printed
+                with render.Reporter():
+                    return func(*args, **kwargs)
             except (typer.Exit, typer.Abort, typer.BadParameter):
                 raise  # Typer's own ways out
             except AttncliError as exc:
@@ -159,7 +178,7 @@ def command(name: str, group: typer.Typer | None = None) -> Callable[[Callable[.
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()]
         wrapper.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {**func.__annotations__, "ctx": typer.Context, "debug": DebugOpt}
-        (group or app).command(name)(wrapper)
+        (group or app).command(name, epilog=examples_epilog(examples) if examples else None)(wrapper)
         return func
 
     return decorate

@@ -17,6 +17,7 @@ from attncli.cli.options import (
     FormatOpt,
     InputShapeOpt,
     ItersOpt,
+    MinTimeOpt,
     ModelArg,
     OpsetOpt,
     OutputOpt,
@@ -29,7 +30,14 @@ from attncli.cli.options import (
 )
 
 
-@command("bench")
+@command(
+    "bench",
+    examples=[
+        ('attncli bench eca_resnet18', 'eager PyTorch vs onnxruntime at the example batch size'),
+        ('attncli bench se -b 1 -b 8 -b 32 --plot latency.png', 'three batch sizes, drawn log-log (needs attncli[plot])'),
+        ('attncli bench resnet50 --device cuda --compile', 'on the GPU, torch.compile too'),
+    ],
+)
 def bench_model(
     model: ModelArg,
     param: ParamOpt = None,
@@ -41,11 +49,12 @@ def bench_model(
     batch_size: BatchSizeOpt = None,
     warmup: WarmupOpt = None,
     iters: ItersOpt = None,
+    min_time: MinTimeOpt = None,
     device: DeviceOpt = DEVICE_DEFAULT,
     threads: ThreadsOpt = None,
     opset: OpsetOpt = OPSET_DEFAULT,
     compile: Annotated[bool, typer.Option("--compile", help="Also time torch.compile.")] = False,
-    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw latency vs batch size (needs matplotlib).", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw latency against batch size, log-log, to FILE (.png, .pdf or .svg; needs attncli[plot]).", show_default=False)] = None,
     format: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
@@ -53,14 +62,14 @@ def bench_model(
 
     The runtimes' iterations are interleaved on the same inputs."""
     from attncli import api
-    from attncli.bench import check_plot_target, plot_latency
+    from attncli.plots import check_plot_target, plot_latency
 
     render.check_target(output)
     if plot is not None:
         check_plot_target(plot)
     result = api.bench(
         model, param, input_shape, attn, seed, weights, attn_position=choice_value(attn_position), batch_sizes=batch_size,
-        warmup=warmup, iters=iters, device=choice_value(device), threads=threads, opset=opset, compile=compile,
+        warmup=warmup, iters=iters, min_time=min_time, device=choice_value(device), threads=threads, opset=opset, compile=compile,
     )
     if plot is not None:
         plot_latency(result, plot)

@@ -29,7 +29,14 @@ from attncli.onnx_export import DEFAULT_DYNAMIC
 from attncli.gate import DEFAULT_CHECK_OPSETS, DEFAULT_TIMEOUT_S
 
 
-@command("check")
+@command(
+    "check",
+    examples=[
+        ('attncli check', "the project's configuration, else every registered model"),
+        ("attncli check 'eca*' models.py:MyNet --opset 13 -j 2", 'some models at one opset, two at a time'),
+        ('attncli check --shard 1/4 --junit check.xml --json shard1.json', 'one shard of a CI matrix'),
+    ],
+)
 def check_registry(
     patterns: Annotated[
         list[str] | None,

@@ -36,7 +36,14 @@ from attncli.onnx_export import DYNAMO_MIN_OPSET, EXPORTERS
 Exporter = choices("Exporter", EXPORTERS)
 
 
-@command("export")
+@command(
+    "export",
+    examples=[
+        ('attncli export eca_resnet50 --opset 17', 'write eca_resnet50_opset17.onnx and verify it'),
+        ('attncli export cbam --opset min -o cbam.onnx', 'the lowest opset that exports and verifies'),
+        ('attncli export models.py:MyNet -s 1,3,64,64 --dynamic batch --no-verify', 'your own module, batch axis dynamic'),
+    ],
+)
 def export(
     model: ModelArg,
     opset: OpsetOpt = OPSET_DEFAULT,

@@ -20,7 +20,14 @@ from attncli.cli.options import (
 )
 
 
-@command("info")
+@command(
+    "info",
+    examples=[
+        ('attncli info eca_resnet50', 'paper, arguments, shapes, parameters and module tree'),
+        ('attncli info cbam -p channels=128 --depth 1', 'a block built with other arguments'),
+        ('attncli info models.py:MyNet -s 1,3,64,64 -f json', 'your own module, as JSON'),
+    ],
+)
 def info(
     model: ModelArg,
     param: ParamOpt = None,

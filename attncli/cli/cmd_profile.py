@@ -15,6 +15,7 @@ from attncli.cli.options import (
     FormatOpt,
     InputShapeOpt,
     ItersOpt,
+    MinTimeOpt,
     ModelArg,
     OutputOpt,
     ParamOpt,
@@ -32,7 +33,14 @@ DType = choices("DType", DTYPES)
 Convention = choices("Convention", CONVENTIONS)
 
 
-@command("profile")
+@command(
+    "profile",
+    examples=[
+        ('attncli profile eca_resnet50', 'params, MACs, FLOPs, overhead over resnet50, latency'),
+        ('attncli profile se --no-latency --depth 0', 'the counts alone, at once'),
+        ('attncli profile resnet50 --attn my_block.py:Block -f json -o profile.json', 'your own block in a backbone, to a file'),
+    ],
+)
 def profile(
     model: ModelArg,
     param: ParamOpt = None,
@@ -47,6 +55,7 @@ def profile(
     batch_size: BatchSizeOpt = None,
     warmup: WarmupOpt = None,
     iters: ItersOpt = None,
+    min_time: MinTimeOpt = None,
     threads: ThreadsOpt = None,
     latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Time the forward pass, or skip timing.")] = True,
     baseline: Annotated[
@@ -72,7 +81,7 @@ def profile(
     report = api.profile(
         model, param, input_shape, attn, seed, weights, attn_position=choice_value(attn_position), depth=depth,
         latency=latency, device=choice_value(device), dtype=dtype.value, batch_sizes=batch_size, warmup=warmup,
-        iters=iters, threads=threads, baseline=baseline,
+        iters=iters, min_time=min_time, threads=threads, baseline=baseline,
         convention=convention.value,
     )
     render.emit(format.value, report.as_dict(), partial(render.profile_report, report), output, report.environment)

@@ -38,7 +38,15 @@ def emit_check_report(report: Any, format: ReportFormat, output: Path | None, ex
     ci_reports.publish_to_github(report, sys.stderr if report_on_stdout else sys.stdout)
 
 
-@command("merge", group=report_app)
+@command(
+    "merge",
+    group=report_app,
+    examples=[
+        ('attncli report merge shard-*.json', 'the summary of every shard, as one table'),
+        ('attncli report merge shard-*.json -f junit -o all.xml', 'one JUnit file for CI'),
+        ('attncli report merge shard-*.json --markdown summary.md --json all.json', 'several formats at once'),
+    ],
+)
 def merge_reports(
     reports: Annotated[
         list[Path],

@@ -26,7 +26,14 @@ from attncli.cli.options import (
 from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL
 
 
-@command("verify")
+@command(
+    "verify",
+    examples=[
+        ('attncli verify eca_resnet50_opset17.onnx', 'rebuild the model the file records and compare'),
+        ('attncli verify sk sk_opset11.onnx --seeds 3 --shape 2,64,32,32', 'more inputs, one more shape'),
+        ('attncli verify model.onnx --device cuda -f json', "on onnxruntime's CUDA provider, as JSON"),
+    ],
+)
 def verify(
     args: Annotated[
         list[str],
@@ -55,6 +62,14 @@ def verify(
         typer.Option("--seed", help="Seed for the weights and the example input (default 0; with FILE.onnx alone, the seed the file records).", show_default=False),
     ] = None,
     weights: WeightsOpt = None,
+    localize: Annotated[
+        bool,
+        typer.Option(
+            "--localize",
+            help="Also find where PyTorch and onnxruntime first diverge: every module's output against the ONNX"
+            " tensor that implements it, in execution order, at the first failed input (slower: one more run of each).",
+        ),
+    ] = False,
     format: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
@@ -63,6 +78,8 @@ def verify(
     With FILE.onnx alone, the model is rebuilt from the spec that `attncli export` recorded in the file (model, -p, --input-shape, --attn, --attn-position, --seed, --weights and the weights' sha256); a weights file that is gone or changed is refused. With MODEL FILE.onnx, the model is built as given and compared as asked; each field that differs from the recorded spec is a note on stderr before the report (and part of a usage error's line).
 
     PyTorch runs on the CPU; --device picks onnxruntime's execution provider; each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then smaller still, uneven and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at one small shape (each axis at its smallest size) the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32).
+
+    --localize names the first module (in the order the modules finish) whose output exceeds the tolerance, with its error figures and the ONNX nodes that implement it; it runs when verify passes too, and then says there is no divergence.
 
     Exit 0 when every element of every output is within tolerance at every shape, 1 when not, 2 on usage errors (a missing or invalid file, an input name or rank the file does not have, a file without a recorded spec and no MODEL).
     """
@@ -79,7 +96,7 @@ def verify(
     report = api.verify(
         model, file, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
         weights=weights, on_differences=render.notes, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), shapes_only=shapes_only,
-        device=choice_value(device), shape_multiple=shape_multiple, channels_axis=channels_axis,
+        device=choice_value(device), shape_multiple=shape_multiple, channels_axis=channels_axis, localize=localize,
     )
     data = report.as_dict()
     render.emit(format.value, data, partial(render.parity_report, report), output, data["environment"])

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from attncli.blocks import POSITIONS
-from attncli.onnx_export import DEFAULT_DYNAMIC, DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
+from attncli.onnx_export import DEFAULT_DYNAMIC, DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, LOWEST_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
 from attncli.registry import KINDS
-from attncli.timing import DEFAULT_ITERS, DEFAULT_WARMUP, DEVICES
+from attncli.timing import DEFAULT_MIN_TIME, DEFAULT_WARMUP, DEVICES
 
 
 def choices(name: str, values: Iterable[str]) -> type[Enum]:
@@ -100,7 +100,7 @@ WarmupOpt = Annotated[
 ]
 ItersOpt = Annotated[
     int | None,
-    typer.Option("--iters", help=f"Timed iterations (default: {_per_device(DEFAULT_ITERS)}).", show_default=False),
+    typer.Option("--iters", help="Timed iterations, a fixed count (default: as many as --min-time allows).", show_default=False),
 ]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for timing (default: torch's).", show_default=False)]
 BatchSizeOpt = Annotated[
@@ -115,9 +115,25 @@ OPSET_HELP = (
     f" (onnxruntime, TensorRT, OpenVINO) takes it and the TorchScript exporter covers it fully."
     f" Supported: {MIN_OPSET}-{TORCHSCRIPT_MAX_OPSET} (TorchScript exporter) and {DYNAMO_MIN_OPSET} up to the"
     f" newest opset the installed onnxscript and onnxruntime both know (dynamo exporter); below"
-    f" {MIN_OPSET} dynamic spatial sizes cannot be expressed."
+    f" {MIN_OPSET} dynamic spatial sizes cannot be expressed. export also takes {LOWEST_OPSET!r}: the lowest opset that"
+    " exports and verifies, found by trying."
 )
-OpsetOpt = Annotated[int, typer.Option("--opset", help=OPSET_HELP)]
+
+
+def _opset(text: str) -> int | str:
+    """A whole number, or ``min`` (export: the lowest opset that exports and verifies)."""
+    if isinstance(text, int):
+        return text
+    word = text.strip().lower()
+    if word == LOWEST_OPSET:
+        return word
+    try:
+        return int(word)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a whole number or {LOWEST_OPSET!r}.") from None
+
+
+OpsetOpt = Annotated[int, typer.Option("--opset", metavar="N|min", parser=_opset, help=OPSET_HELP)]
 DynamicOpt = Annotated[
     Dynamic,
     typer.Option(
@@ -229,3 +245,18 @@ ChannelsAxisOpt = Annotated[
     ),
 ]
 FLAGS.update({"shape_multiple": "--shape-multiple", "channels_axis": "--channels-axis"})
+
+# ----------------------------------------------------------------------------- compare
+
+FLAGS.update({"on": "--on", "sort": "--sort", "min_time": "--min-time", "export_opset": "--export-opset", "baseline": "--baseline"})
+
+# ----------------------------------------------------------------------------- latency budget
+
+MinTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-time", metavar="S",
+        help=f"Seconds of timed blocks per model; more gives a tighter interval (default: {DEFAULT_MIN_TIME['cpu']:g} s; ignored with --iters).",
+        show_default=False,
+    ),
+]

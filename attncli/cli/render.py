@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from attncli.progress import IMPORTING_TORCH
 from attncli.reports import check_report_target, json_text, write_atomic
 
 if TYPE_CHECKING:
@@ -114,14 +115,15 @@ def fmt_shape(shape: Iterable[int]) -> str:
 
 
 def spec_table(specs: Sequence[Spec]) -> Table:
-    table = Table(title=f"{len(specs)} models", title_justify="left")
-    # Names and shapes never shrink; the paper title is the column that gives way on a narrow terminal.
+    """The registry as a table, one row per model. Names, kinds, shapes and arXiv ids never wrap;
+    the paper title and the aliases wrap at word boundaries on a narrow terminal (never cropped)."""
+    table = Table(title=f"{len(specs)} model{'' if len(specs) == 1 else 's'}", title_justify="left")
     table.add_column("name", style="bold cyan", no_wrap=True, min_width=max((len(s.name) for s in specs), default=4))
     table.add_column("kind", no_wrap=True, min_width=8)
     table.add_column("input", no_wrap=True, min_width=max((len(fmt_shape(s.input_shape)) for s in specs), default=5))
     table.add_column("arXiv", no_wrap=True, min_width=10)
-    table.add_column("paper", overflow="ellipsis", no_wrap=True, max_width=40)
-    table.add_column("aliases", overflow="fold")
+    table.add_column("paper", ratio=3)
+    table.add_column("aliases", ratio=1)
     for spec in specs:
         table.add_row(
             spec.name, spec.kind, fmt_shape(spec.input_shape), spec.paper.arxiv or "-", spec.paper.title, ", ".join(spec.aliases)
@@ -129,8 +131,54 @@ def spec_table(specs: Sequence[Spec]) -> Table:
     return table
 
 
+# Below this many columns for the paper title, ``list`` stacks each model's title and aliases
+# under its line instead of squeezing them into a column a few words wide.
+LIST_TITLE_MIN = 40
+
+
+def _list_table_width(specs: Sequence[Spec]) -> int:
+    """The width the table needs to give the paper title ``LIST_TITLE_MIN`` columns and the
+    aliases their longest entry (up to 24): the fixed columns, plus borders and padding (3 a column, 1)."""
+    fixed = (
+        max((len(s.name) for s in specs), default=4) + 8 + max((len(fmt_shape(s.input_shape)) for s in specs), default=5) + 10
+    )
+    aliases = min(24, max((len(", ".join(s.aliases)) for s in specs), default=7))
+    return fixed + LIST_TITLE_MIN + max(aliases, 7) + 6 * 3 + 1
+
+
+def spec_list(specs: Sequence[Spec], width: int = 80) -> Any:
+    """The registry for a narrow terminal: a line per model (name, kind, input, arXiv), its paper
+    title and aliases indented under it, wrapped at word boundaries to ``width``."""
+    import textwrap
+
+    from rich.console import Group
+    from rich.text import Text
+
+    name_w = max((len(s.name) for s in specs), default=4)
+    input_w = max((len(fmt_shape(s.input_shape)) for s in specs), default=5)
+    parts: list[Any] = [
+        Text(f"{len(specs)} model{'' if len(specs) == 1 else 's'}", style="italic"),
+        Text(f"{'name':<{name_w}}  {'kind':<8}  {'input':<{input_w}}  arXiv", style="bold"),
+    ]
+    for spec in specs:
+        line = Text(f"{spec.name:<{name_w}}", style="bold cyan")
+        line.append(f"  {spec.kind:<8}  {fmt_shape(spec.input_shape):<{input_w}}  {spec.paper.arxiv or '-'}")
+        parts.append(line)
+        detail = [spec.paper.title] + ([f"aliases: {', '.join(spec.aliases)}"] if spec.aliases else [])
+        for text in detail:
+            for wrapped in textwrap.wrap(text, max(width - 2, 20), break_long_words=False, break_on_hyphens=False):
+                parts.append(Text(f"  {wrapped}", style="dim"))
+    return Group(*parts)
+
+
 def list_report(specs: Sequence[Spec], console: Console = out) -> None:
-    console.print(spec_table(specs))
+    """The table where the terminal is wide enough for it, else the stacked list (no cropping either way)."""
+    console.print(spec_table(specs) if console.width >= _list_table_width(specs) else spec_list(specs, console.width))
+
+
+def list_plain(specs: Sequence[Spec]) -> str:
+    """``list --format plain``: one name per line, for shell loops (`for m in $(attncli list -f plain)`)."""
+    return "".join(f"{spec.name}\n" for spec in specs)
 
 
 def info_report(info: ModelInfo, console: Console = out) -> None:
@@ -157,8 +205,9 @@ def info_report(info: ModelInfo, console: Console = out) -> None:
     if ref is not None:
         unit = "2^20" if ref.units == "binary" else "10^6"
         line = f"published   {ref.published_params_m}M params (÷{unit})" if ref.published_params_m else "published  "
-        if ref.published_macs_g:
-            line += f", {ref.published_macs_g}G MACs (÷{'2^30' if ref.units == 'binary' else '10^9'})"
+        if ref.published_macs is not None:
+            divisor = {("binary", "M"): "2^20", ("binary", "G"): "2^30", ("decimal", "M"): "10^6"}.get((ref.units, ref.macs_scale), "10^9")
+            line += f", {ref.published_macs}{ref.macs_scale} MACs (÷{divisor}, {ref.convention} convention)"
         console.print(f"{line}  [dim]{ref.source}[/]")
         if ref.params_rel_diff is not None:
             console.print(f"measured    {ref.measured_params_m:.2f}M params in the same units ({ref.params_rel_diff:+.2%})")
@@ -178,36 +227,134 @@ def info_report(info: ModelInfo, console: Console = out) -> None:
 _STATUS_STYLE = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow", "xfailed": "green", "xpassed": "red"}
 
 
-class CheckProgress:
-    """A progress bar on a terminal; plain lines (one per finished case) in CI logs."""
+class Reporter:
+    """Shows the library's ``attncli.progress`` steps on stderr, never on stdout.
 
-    def __init__(self) -> None:
+    On a terminal: a transient line per running step (nested steps indented) with a spinner and
+    its elapsed time, gone when the step ends. Elsewhere (a CI log, a pipe): one plain line per
+    step that took ``PLAIN_AFTER_S`` or more, "building eca_resnet50: 3.2 s", when it ends; a step
+    that raised leaves the telling to the error message, and the import of torch, which starts
+    every run, is left out of logs.
+
+    As a context manager it installs itself as the process's reporter and puts the previous one back."""
+
+    PLAIN_AFTER_S = 1.0
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console if console is not None else err
+        self._display: Any = None
+        self._steps: list[tuple[str, Any]] = []  # (label, task id), outermost first
+        self._previous: Any = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.console.is_terminal
+
+    def __enter__(self) -> Reporter:
+        from attncli import progress
+
+        self._previous = progress.set_reporter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from attncli import progress
+
+        progress.set_reporter(self._previous)
+        self._stop()
+
+    def _live(self) -> Any:
+        """The rich display, started on first use (nothing is drawn before a step starts)."""
+        if self._display is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.text import Text
+
+            # The bar and the count are drawn on a task with a total (the gate's), blank on a step's line.
+            class Bar(BarColumn):
+                def render(self, task: Any) -> Any:
+                    return super().render(task) if task.total is not None else Text("")
+
+            class Count(MofNCompleteColumn):
+                def render(self, task: Any) -> Any:
+                    return super().render(task) if task.total is not None else Text("")
+
+            self._display = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), Bar(), Count(), TimeElapsedColumn(),
+                console=self.console, transient=True,
+            )
+            self._display.start()
+        return self._display
+
+    def _stop(self) -> None:
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
+
+    def _idle(self) -> bool:
+        """True when nothing is on the display (then it is taken down, not left spinning)."""
+        return not self._steps
+
+    def start(self, label: str) -> None:
+        if not self.terminal:
+            return
+        from rich.markup import escape
+
+        indent = "  " * len(self._steps)
+        self._steps.append((label, self._live().add_task(f"{indent}{escape(label)}", total=None)))
+
+    def end(self, label: str, seconds: float) -> None:
+        import sys
+
+        if not self.terminal:
+            if seconds >= self.PLAIN_AFTER_S and sys.exc_info()[0] is None and label != IMPORTING_TORCH:
+                self.console.print(f"{label}: {seconds:.1f} s", markup=False, highlight=False, soft_wrap=True)
+            return
+        for i in range(len(self._steps) - 1, -1, -1):
+            if self._steps[i][0] == label:
+                _, task = self._steps.pop(i)
+                if self._display is not None:
+                    self._display.remove_task(task)
+                break
+        if self._idle():
+            self._stop()
+
+
+class CheckProgress(Reporter):
+    """The gate's progress. On a terminal: a bar with the count of finished cases, under it one
+    line per running case (with -j 2, two at once) with its elapsed time, and before the first
+    case the start of the worker processes (the first one imports torch: seconds); a line per
+    finished case above them. In a CI log: one plain line per finished case."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(console)
         self.total = 0
         self.done = 0
-        self._progress = None
+        self._bar: Any = None
+        self._running: dict[str, Any] = {}  # case id -> its line on the display
+        self._waiting: Any = None  # the "starting" line, until the first case starts
 
-    def __enter__(self) -> CheckProgress:
-        return self
+    def _idle(self) -> bool:
+        return super()._idle() and self._bar is None
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar = None
+        super().__exit__(*exc)
 
     def planned(self, cases: Sequence[Case]) -> None:
         self.total = len(cases)
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("[bold]check[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=err, transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("", total=self.total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self.terminal and cases:
+            display = self._live()
+            self._bar = display.add_task("[bold]check[/]", total=self.total)
+            self._waiting = display.add_task("  starting the worker processes (the first imports torch)", total=None)
 
     def started(self, case: Case) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=case.id)
+        if self._display is None:
+            return
+        from rich.markup import escape
+
+        if self._waiting is not None:
+            self._display.remove_task(self._waiting)
+            self._waiting = None
+        self._running[case.id] = self._display.add_task(f"  {escape(case.id)}", total=None)
 
     def finished(self, result: CaseResult) -> None:
         self.done += 1
@@ -215,11 +362,13 @@ class CheckProgress:
         line = f"[{self.done}/{self.total}] {result.id} [{_STATUS_STYLE[result.status]}]{result.status}[/] {result.seconds:.1f}s {err_txt}"
         if result.status != "passed":
             line += f" - {result.message}"
-        if self._progress is not None:
-            self._progress.advance(self._task)
-            self._progress.console.print(line, markup=True, highlight=False, soft_wrap=True)
-        else:
-            err.print(line, markup=True, highlight=False, soft_wrap=True)
+        if self._display is not None:
+            task = self._running.pop(result.id, None)
+            if task is not None:
+                self._display.remove_task(task)
+            if self._bar is not None:
+                self._display.advance(self._bar)
+        self.console.print(line, markup=True, highlight=False, soft_wrap=True)
 
 
 def check_summary(report: CheckReport, console: Console = out) -> None:
@@ -248,23 +397,47 @@ def check_summary(report: CheckReport, console: Console = out) -> None:
 # ----------------------------------------------------------------------------- bench
 
 
+def fmt_ratio(r: float) -> str:
+    """Two decimals, or two significant digits below 0.1, so a small ratio never reads 0.00."""
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+
+
+def fmt_ms_interval(low: float, high: float) -> str:
+    return f"{low:.3f}-{high:.3f}" if high >= 0.01 else f"{low:.3g}-{high:.3g}"
+
+
+def timing_rule(samples: int, block_size: int, min_time_s: float | None, warmup: int) -> str:
+    """How a latency was measured, in words."""
+    if min_time_s is None:
+        return f"{warmup} warm-up + {samples * block_size} timed iterations"
+    calls = "1 call" if block_size == 1 else f"{block_size} calls"
+    return f"{samples} samples x {calls} ({min_time_s:g} s budget), {warmup} untimed"
+
+
 def bench_report(result: BenchResult, plot: Path | None = None, console: Console = out) -> None:
     threads = f", {result.threads} threads" if result.threads else ""
+    rule = (
+        f"{result.iters} interleaved iterations" if result.min_time_s is None
+        else f"{result.min_time_s:g} s of timed blocks per runtime, samples interleaved"
+    )
     console.print(f"[bold cyan]{result.model}[/] {fmt_shape(result.input_shape)} on {result.device}{threads}, "
-              f"onnxruntime {result.provider} at opset {result.opset}; {result.iters} interleaved iterations")
-    table = Table(title_justify="left")
-    for col in ("batch", "runtime", "p50 ms", "p90 ms", "mean ms", "samples/s", "vs eager"):
-        table.add_column(col, justify="right" if col != "runtime" else "left")
+              f"onnxruntime {result.provider} at opset {result.opset}; {rule}")
+    from rich import box
+
+    # p90, std and throughput stay in the JSON; the median's interval is what the ratio's verdict rests on
+    table = Table(title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    for col in ("batch", "runtime", "p50 ms", "p50 95% CI", "mean ms", "n x block", "vs eager"):
+        table.add_column(col, justify="right" if col != "runtime" else "left", no_wrap=True)
     for row in result.rows:
         for lat in row.runtimes:
             table.add_row(
-                str(row.batch_size), lat.runtime, f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.mean_ms:.3f}",
-                f"{lat.throughput:,.1f}", f"{lat.vs_eager:.2f}x",
+                str(row.batch_size), lat.runtime, f"{lat.p50_ms:.3f}", fmt_ms_interval(lat.ci_low_ms, lat.ci_high_ms),
+                f"{lat.mean_ms:.3f}", f"{lat.samples}x{lat.block_size}", f"{fmt_ratio(lat.vs_eager)}x",
             )
     console.print(table)
     for row in result.rows:
-        faster = "faster" if row.ratio < 1 else "slower"
-        console.print(f"batch {row.batch_size}: onnxruntime/pytorch p50 ratio [bold]{row.ratio:.2f}[/] (onnxruntime {faster})")
+        verdict = "within noise" if row.within_noise else f"onnxruntime {'faster' if row.ratio < 1 else 'slower'}"
+        console.print(f"batch {row.batch_size}: onnxruntime/pytorch p50 ratio [bold]{fmt_ratio(row.ratio)}[/] ({verdict})")
     if plot is not None:
         console.print(f"plot written to {plot}")
 
@@ -357,25 +530,29 @@ def profile_report(report: ProfileReport, console: Console = out) -> None:
             f"vs {base.model}: params {fmt_signed(base.params_diff, base.params_rel_diff)}, "
             f"MACs {fmt_signed(base.macs_diff, base.macs_rel_diff)}, FLOPs {fmt_signed(base.flops_diff, base.flops_rel_diff)}"
         )
-        if base.latency_diff_ms is not None:
+        if base.latency_within_noise:  # overlapping intervals: a difference, if any, below what was measurable
+            line += ", p50 latency within noise"
+        elif base.latency_diff_ms is not None:
             line += f", p50 latency {base.latency_diff_ms:+.2f} ms{fmt_rel(base.latency_rel_diff)}"
         console.print(f"overhead    {line}")
 
     if report.latency_sweep:
         first = report.latency_sweep[0]
-        threads = f", {first.threads} threads" if first.threads else ""
+        threads = f", {first.threads} thread{'s' if first.threads != 1 else ''}" if first.threads else ""
         console.print(
             f"latency     {first.device} ({first.device_name}{threads}), {first.dtype}, "
-            f"{first.warmup} warm-up + {first.iters} timed iterations, torch.inference_mode()"
+            f"{timing_rule(first.samples, first.block_size, first.min_time_s, first.warmup)}, torch.inference_mode()"
         )
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
-        cols = ["batch", "mean ms", "std", "min", "p50", "p90", "p99", "samples/s"]
+        # std and p99 stay in the JSON: the interval says more about the median than they do here
+        cols = ["batch", "p50 ms", "p50 95% CI", "mean", "min", "p90", "samples/s"]
         if first.peak_memory_mb is not None:
             cols.append("peak MiB")
         for col in cols:
             table.add_column(col, justify="right", no_wrap=True)
         for lat in report.latency_sweep:
-            row = [str(lat.batch_size)] + [f"{v:.3f}" for v in (lat.mean_ms, lat.std_ms, lat.min_ms, lat.p50_ms, lat.p90_ms, lat.p99_ms)]
+            row = [str(lat.batch_size), f"{lat.p50_ms:.3f}", fmt_ms_interval(lat.ci_low_ms, lat.ci_high_ms)]
+            row += [f"{v:.3f}" for v in (lat.mean_ms, lat.min_ms, lat.p90_ms)]
             row.append(f"{lat.throughput:,.1f}")
             if lat.peak_memory_mb is not None:
                 row.append(f"{lat.peak_memory_mb:,.1f}")
@@ -419,8 +596,11 @@ def export_report(result: ExportResult, console: Console = out) -> None:
     """The written file and its settings, then the parity report when it was verified."""
     axes = ", ".join(result.dynamic_axes.values()) or "none"
     console.print(f"[bold]wrote[/]       {result.path}  ({_fmt_bytes(result.file_bytes)})")
-    console.print(f"onnx        opset {result.opset}, {result.exporter} exporter, {result.export_seconds:.1f} s; dynamic axes: {axes}")
+    console.print(f"onnx        opset {result.opset}, {result.route} route, {result.export_seconds:.1f} s; dynamic axes: {axes}")
     console.print(f"model       {result.model}, {fmt_int(result.num_params)} parameters, example input {fmt_shape(result.input_shape)}")
+    if result.node_count is not None:
+        top = ", ".join(f"{op} {n}" for op, n in result.top_operators)
+        console.print(f"graph       {fmt_int(result.node_count)} nodes; most used: {top}", soft_wrap=True)
     if result.parity is None:
         console.print("[dim]not verified (--no-verify): run `attncli verify` on it[/]")
     else:
@@ -462,3 +642,105 @@ def parity_report(report: ParityReport, console: Console = out) -> None:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     verdict, _, rest = report.message.partition(" ")
     console.print(f"[{'bold green' if report.passed else 'bold red'}]{verdict}[/] {rest}", soft_wrap=True)
+    if report.localization is not None:
+        localize_report(report.localization, console)
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def emit_text(text: str, output: Path | None = None) -> None:
+    """A report the library wrote as text (Markdown, LaTeX, CSV): on stdout, or to ``output``."""
+    if output is not None:
+        write_report(output, text)
+    else:
+        print(text, end="")
+
+
+if TYPE_CHECKING:
+    from attncli.compare import CompareReport
+
+
+def compare_report(report: CompareReport, console: Console = out) -> None:
+    """The report's stacked cells (a figure, its overhead dim under it) as a rich table that fits
+    80 columns without latency's export columns; the footnote and the notes under it."""
+    from rich import box
+    from rich.markup import escape
+
+    headers, rows = report.stacked()
+    table = Table(box=box.SIMPLE, pad_edge=False, padding=(0, 1), show_lines=False)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right", style="bold cyan" if i == 0 else None, no_wrap=i == 0)
+    for cells in rows:  # a row per section: its overheads are lines of its own
+        shown = ["\n".join([escape(lines[0]), *(f"[dim]{escape(line)}[/]" for line in lines[1:])]) for lines in cells]
+        table.add_row(*shown, end_section=True)
+    console.print(table)
+    console.print(report.footnote(), style="dim", soft_wrap=True, highlight=False)
+    for line in report.notes:
+        console.print(f"[yellow]note:[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------- inspect / localize
+
+if TYPE_CHECKING:
+    from attncli.inspect_onnx import OnnxSummary
+    from attncli.parity import LocalizeReport
+
+
+def _fmt_dims(shape: list[int | str] | None) -> str:
+    return "rank unknown" if shape is None else "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def inspect_report(summary: OnnxSummary, top: int = 10, console: Console = out) -> None:
+    """The file's header lines, its inputs and outputs, then the ``top`` most used operators."""
+    from rich import box
+    from rich.markup import escape
+
+    opsets = ", ".join(f"{domain} {version}" for domain, version in summary.opset_imports.items())
+    producer = f"{summary.producer_name} {summary.producer_version}".strip() or "not recorded"
+    console.print(f"[bold]file[/]        {escape(summary.file)}  ({_fmt_bytes(summary.file_bytes)})", soft_wrap=True)
+    console.print(f"onnx        IR version {summary.ir_version}; opsets: {opsets}; producer: {escape(producer)}", soft_wrap=True)
+    inner = f" (+ {fmt_int(summary.subgraph_node_count)} in subgraphs)" if summary.subgraph_node_count else ""
+    console.print(f"graph       {fmt_int(summary.node_count)} nodes{inner}, {len(summary.operators)} operator types"
+                  + (f", {summary.local_functions} local functions" if summary.local_functions else ""))
+    where = ""
+    if summary.external_data:
+        files = "; ".join(f"{escape(f.location)} {_fmt_bytes(f.bytes)}{'' if f.exists else ' [red](missing)[/]'}" for f in summary.external_files)
+        where = f"; external data: {files}"
+    console.print(f"weights     {fmt_int(summary.initializer_count)} initializers, {_fmt_bytes(summary.initializer_bytes)}{where}", soft_wrap=True)
+    if summary.attncli_spec is not None:
+        spec = summary.attncli_spec
+        shown = ", ".join(f"{k} {v}" for k, v in spec.items() if v not in (None, {}, []) and k != "model")
+        console.print(f"attncli     {escape(str(spec.get('model')))}: {escape(shown)}", soft_wrap=True)
+    if summary.checker_problem:
+        console.print(f"[yellow]checker:[/] {escape(summary.checker_problem)}", soft_wrap=True)
+    io_table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    for col in ("", "name", "type", "shape"):
+        io_table.add_column(col, no_wrap=True)
+    for kind, tensors in (("input", summary.inputs), ("output", summary.outputs)):
+        for t in tensors:
+            io_table.add_row(kind, escape(t.name), t.elem_type, _fmt_dims(t.shape))
+    console.print(io_table)
+    ops = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    ops.add_column("operator", no_wrap=True)
+    ops.add_column("count", justify="right")
+    shown_ops = summary.top_operators(top)
+    for op, n in shown_ops:
+        ops.add_row(escape(op), fmt_int(n))
+    console.print(ops)
+    if len(shown_ops) < len(summary.operators):
+        console.print(f"[dim]the {len(shown_ops)} most used of {len(summary.operators)} operator types (--top)[/]")
+
+
+def localize_report(report: LocalizeReport, console: Console = out) -> None:
+    """verify --localize: the first module that diverges, its figures and ONNX nodes, or none."""
+    from rich.markup import escape
+
+    colour = "green" if report.passed else "red"
+    console.print(f"localize    [{colour}]{escape(report.message)}[/]", soft_wrap=True)
+    first = report.first
+    if first is not None:
+        console.print(f"            onnx nodes: {escape(', '.join(first.nodes))}", soft_wrap=True)
+        console.print(f"            onnx value: {escape(first.tensor)}", soft_wrap=True)
+    if report.not_compared:
+        console.print(f"[dim]            {len(report.not_compared)} modules not compared (see --format json: not_compared)[/]")
