@@ -119,9 +119,11 @@ def bench(
     opset: int | None = None,
     compile: bool = False,
     min_time: float | None = None,
+    provider: str | None = None,
 ) -> Any:
     """Eager PyTorch against the model exported at ``opset`` in onnxruntime, interleaved, on the same
-    inputs (batch sizes default to the input shape's). Returns an ``attncli.bench.BenchResult``."""
+    inputs (batch sizes default to the input shape's). ``provider``: onnxruntime's execution
+    provider (default: ``device``'s; both given, they must agree). Returns an ``attncli.bench.BenchResult``."""
     from attncli.bench import bench as run_bench
     from attncli import onnx_export, timing
 
@@ -133,6 +135,7 @@ def bench(
         )
     opset = onnx_export.DEFAULT_OPSET if opset is None else int(opset)
     onnx_export.validate_opset(opset)
+    on_provider = _onnxruntime_provider(device, provider) if provider is not None else None
     device = timing.resolve_device(_onnxruntime_device(device))
     with progress.step(f"benchmarking {request.display_name}: exporting, then timing PyTorch and onnxruntime"):
         return run_bench(
@@ -140,7 +143,7 @@ def bench(
             batch_sizes=list(batch_sizes) if batch_sizes else [request.resolved()[1][0]],
             warmup=timing.DEFAULT_WARMUP[device] if warmup is None else warmup,
             iters=iters, min_time=min_time,
-            device=device, threads=threads, opset=opset, compile=compile,
+            device=device, threads=threads, opset=opset, compile=compile, provider=on_provider,
         )
 
 
@@ -168,11 +171,20 @@ def export(
     shapes_only: bool = False,
     shape_multiple: int = 1,
     channels_axis: int = 1,
+    dtype: str = "float32",
+    keep_io_types: bool = False,
+    quantize: str | None = None,
+    calibration_samples: int | None = None,
+    calibration_data: str | Path | None = None,
+    eval_samples: int | None = None,
+    min_cosine: float | None = None,
+    min_top1: float | None = None,
 ) -> Any:
     """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``; ``"min"``:
     the lowest from ``onnx_export.MIN_OPSET`` up that exports and verifies), then unless
     ``verify=False`` compare it with PyTorch in onnxruntime at every shape the file accepts, on the
-    execution provider of ``device`` (``provider`` is its old name). With ``exporter="auto"`` a
+    execution provider ``provider`` (a short name such as ``cuda`` or onnxruntime's own; see
+    ``attncli.providers``), else ``device``'s (both given, they must agree). With ``exporter="auto"`` a
     route whose file does not verify gives way to the next (``onnx_export.export_onnx``); the
     result's ``route`` says which made the file.
 
@@ -185,8 +197,20 @@ def export(
     ``shapes``, ``shapes_only``, ``shape_multiple`` and ``channels_axis`` are verification's, as
     in :func:`verify`; ``channels_axis`` also keeps that axis out of the file's dynamic axes.
 
+    ``dtype="float16"``: the file in half precision, its inputs and outputs too unless
+    ``keep_io_types``; it is verified against PyTorch in float32 with the half tolerances
+    (``parity.DEFAULT_TOLERANCES``) unless ``atol``/``rtol`` are given.
+
     Returns an ``attncli.onnx_export.ExportResult``; its ``parity`` (a ``ParityReport``, truthy when
     it passed) is None without verification. A failed verification does not raise: the file stays.
+
+    ``quantize`` (``"dynamic"`` or ``"static"``): once the float file is written and has passed,
+    quantize it to int8 next to it (``quantize.quantized_path``: ``<stem>_int8.onnx``) and judge it
+    against PyTorch over ``eval_samples`` seeded inputs by cosine similarity and top-1 agreement
+    (``min_cosine``, ``min_top1``; defaults in ``attncli.quantize``), into the result's
+    ``quantization`` (a ``QuantReport``, truthy when it passed; a failed one does not raise either).
+    Static calibrates on ``calibration_samples`` seeded inputs or the ``.npy`` files of
+    ``calibration_data``, and needs opset ``quantize.QDQ_MIN_OPSET`` or newer.
     """
     from attncli import onnx_export, parity
 
@@ -196,8 +220,9 @@ def export(
         if opset != onnx_export.LOWEST_OPSET and not opset.lstrip("-").isdigit():
             raise UsageError(f"the opset must be a whole number or {onnx_export.LOWEST_OPSET!r}, not {opset!r}.", option="opset")
     opset = onnx_export.DEFAULT_OPSET if opset is None else opset if opset == onnx_export.LOWEST_OPSET else int(opset)
-    atol = parity.DEFAULT_ATOL if atol is None else atol
-    rtol = parity.DEFAULT_RTOL if rtol is None else rtol
+    onnx_export.check_dtype(dtype, keep_io_types)
+    atol = parity.default_tolerances(dtype)[0] if atol is None else atol
+    rtol = parity.default_tolerances(dtype)[1] if rtol is None else rtol
     # a bad opset, exporter, axes, tolerance or destination fails before the (possibly slow) build
     onnx_export.choose_exporter(onnx_export.MIN_OPSET if opset == onnx_export.LOWEST_OPSET else opset, exporter)
     _check_dynamic(dynamic)
@@ -212,10 +237,27 @@ def export(
         parity.check_shapes_only(shapes, shapes_only)
     if opset != onnx_export.LOWEST_OPSET or output is not None:
         onnx_export.check_destination(output, request.display_name, onnx_export.MIN_OPSET if opset == onnx_export.LOWEST_OPSET else opset, force)
+    if quantize is not None:
+        from attncli import quantize as quantization
+
+        if dtype != "float32":  # onnxruntime's quantizer reads float32 weights and ranges
+            raise UsageError(f"int8 quantization starts from a float32 file, not {dtype}: drop --dtype or --quantize.", option="quantize")
+        quantization.check_options(
+            quantize, opset, calibration_samples=calibration_samples, calibration_data=calibration_data,
+            eval_samples=eval_samples, min_cosine=min_cosine, min_top1=min_top1,
+        )
+        if opset != onnx_export.LOWEST_OPSET or output is not None:
+            floating = Path(output) if output is not None else onnx_export.default_path(request.display_name, opset)
+            onnx_export.check_destination(quantization.quantized_path(floating), request.display_name, 0, force)
     built = _build(request)
     onnx_export.check_channels_axis(channels_axis, len(built.input_shape))
     dynamic = onnx_export.resolve_dynamic(built, dynamic, channels_axis, shape_multiple)
-    on_device = _onnxruntime_device(provider or device) if verify else None
+    on_device = _onnxruntime_provider(device, provider) if verify else None
+    if quantize is not None:  # a bad calibration folder fails before any file is written
+        calibration = quantization.prepare_calibration(
+            built, quantize, calibration_samples=calibration_samples, calibration_data=calibration_data,
+            dynamic_axes=onnx_export.dynamic_axes_for(len(built.input_shape), dynamic, channels_axis),
+        )
 
     def verify_file(path: str, example_outputs: dict[str, Any]) -> Any:
         with progress.step("verifying the file in onnxruntime"):
@@ -225,10 +267,18 @@ def export(
             )
 
     with progress.step(f"exporting {built.name} at " + ("the lowest opset that works" if opset == onnx_export.LOWEST_OPSET else f"opset {opset}")):
-        return onnx_export.export_onnx(
+        result = onnx_export.export_onnx(
             built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
-            verify=verify_file if verify else None, channels_axis=channels_axis,
+            verify=verify_file if verify else None, channels_axis=channels_axis, dtype=dtype, keep_io_types=keep_io_types,
         )
+    if quantize is not None and result.passed:  # a float file that failed is not worth quantizing
+        with progress.step(f"quantizing {result.path} to int8 ({quantize}) and judging it against PyTorch"):
+            result.quantization = quantization.quantize_and_evaluate(
+                built, result.path, quantize, input_name=result.input_name, calibration=calibration,
+                eval_samples=eval_samples, min_cosine=min_cosine, min_top1=min_top1,
+                provider=on_device or _onnxruntime_provider(device, provider), force=force,
+            )
+    return result
 
 
 def verify(
@@ -254,7 +304,9 @@ def verify(
     localize: bool = False,
 ) -> Any:
     """Rebuild the model from the same spec (same seed, same weights) and compare it with the ONNX
-    file in onnxruntime on the execution provider of ``device`` (``provider`` is its old name).
+    file in onnxruntime on the execution provider ``provider`` (a short name or onnxruntime's),
+    else ``device``'s (both given, they must agree). ``atol``/``rtol`` None: the defaults of the
+    file's precision (``parity.default_tolerances``: float16 and bfloat16 files are looser).
     ``shapes`` are checked after the planned ones; with ``shapes_only`` they replace them.
     ``shape_multiple``: every planned spatial size a multiple of it (the model's stride).
     ``channels_axis``: the input's channel axis, never varied (None: the one the file records, else 1).
@@ -298,9 +350,8 @@ def verify(
         with progress.step(f"verifying {file} in onnxruntime"):
             report = parity.verify_onnx(
                 built, file,
-                atol=parity.DEFAULT_ATOL if atol is None else atol,
-                rtol=parity.DEFAULT_RTOL if rtol is None else rtol,
-                seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_device(provider or device),
+                atol=atol, rtol=rtol,
+                seeds=seeds, shapes=shapes, shapes_only=shapes_only, provider=_onnxruntime_provider(device, provider),
                 shape_multiple=shape_multiple, channels_axis=channels_axis,
             )
     except UsageError as exc:
@@ -313,7 +364,7 @@ def verify(
         with progress.step(f"localizing the first divergence in {file}"):
             report.localization = parity.localize_mismatch(
                 built, file, atol=report.atol, rtol=report.rtol, shape=shape, seed=case_seed, distribution=distribution,
-                provider=_onnxruntime_device(provider or device),
+                provider=_onnxruntime_provider(device, provider),
             )
     # Before the report is shown: a reader meets the differences before the verdict they explain.
     if differences and on_differences is not None:
@@ -380,6 +431,8 @@ def check(
     on_plan: Any = None,
     on_start: Any = None,
     on_result: Any = None,
+    quantize: str | None = None,
+    provider: str | None = None,
 ) -> Any:
     """The CI gate as a function: build, count, export and verify every selected model at each opset
     (default 11 and 17), each model in a fresh process. Returns an ``attncli.gate.CheckReport``,
@@ -394,7 +447,10 @@ def check(
     project configuration runs: ``config``, else the nearest ``attncli.toml`` or ``pyproject.toml``
     with a ``[tool.attncli]`` table (see ``attncli.config``); with neither, every registered model.
     An export whose trace warned fails its case unless ``allow_trace_warnings`` (the warnings are in
-    the case's result either way).
+    the case's result either way). ``quantize`` (``"dynamic"`` or ``"static"``): each verified file
+    is also quantized to int8 and judged as ``export`` judges it (default thresholds, seeded
+    calibration); the figures are in the case's ``quantization``. ``provider``: onnxruntime's
+    execution provider for every case's verification (a short name or onnxruntime's; default CPU).
     """
     import sys
 
@@ -409,9 +465,11 @@ def check(
     if dynamic is not None:
         _check_dynamic(dynamic)
     shard_spec = gate.parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
+    on_provider = _onnxruntime_provider(None, provider) if provider is not None else None  # a missing one: before anything runs
     options = {
         "params": params, "input_shape": input_shape, "attn": attn, "attn_position": attn_position,
         "seed": seed, "weights": weights, "shapes": list(shapes), "shapes_only": shapes_only, "atol": atol, "rtol": rtol,
+        "quantize": quantize,
     }
     options = {k: v for k, v in options.items() if v is not None and v is not False and not (isinstance(v, (list, tuple, dict)) and not v)}
     config_path = Path(config) if config is not None else (find_config() if not patterns else None)
@@ -434,12 +492,41 @@ def check(
         opset_list = opset_list or list(gate.DEFAULT_CHECK_OPSETS)
         cases = gate.plan_cases(patterns, opset_list, kind, dynamic or DEFAULT_DYNAMIC, allow_trace_warnings, options)
     cases = gate.select_shard(cases, shard_spec)
+    if on_provider is not None:
+        import dataclasses
+
+        cases = [dataclasses.replace(case, provider=on_provider) for case in cases]
     if on_plan:
         on_plan(cases)
     return gate.run_check(
         cases, jobs=1 if jobs is None else jobs, timeout=gate.DEFAULT_TIMEOUT_S if timeout is None else timeout,
         fail_fast=fail_fast, on_start=on_start, on_result=on_result, opsets=opset_list, shard=shard_spec,
     )
+
+
+def providers() -> list[Any]:
+    """onnxruntime's execution providers: the installed ones, then the known ones that are not,
+    each with its short name and the package that has it (``attncli.providers.ProviderInfo``)."""
+    from attncli.providers import list_providers
+
+    return list_providers()
+
+
+def _onnxruntime_provider(device: str | None, provider: str | None) -> str:
+    """The execution provider onnxruntime runs on: ``provider`` when given (checked against
+    ``device`` when that is given too: a CPU device with a GPU provider, or the reverse, is a
+    usage error), else ``device``'s (``_onnxruntime_device``)."""
+    from attncli.parity import PROVIDERS
+    from attncli.providers import resolve_provider
+
+    if provider is None:
+        return _onnxruntime_device(device)
+    full = resolve_provider(PROVIDERS.get(provider, provider))
+    on_gpu = full in (PROVIDERS["cuda"], "TensorrtExecutionProvider")
+    if device is not None and device in PROVIDERS and (device == "cuda") != on_gpu:
+        raise UsageError(f"--device {device} and --provider {provider} disagree: give one of them, or a provider that runs on {device}.",
+                         option="provider")
+    return full
 
 
 def _onnxruntime_device(device: str | None) -> str:

@@ -77,16 +77,23 @@ class BenchResult:
         return asdict(self)
 
 
-def _ort_session(path: Path, device: str, threads: int | None) -> tuple[Any, str]:
+def _ort_session(path: Path, device: str, threads: int | None, provider: str | None = None) -> tuple[Any, str]:
+    """A session on ``provider`` (a short name or onnxruntime's; see ``attncli.providers``), else on
+    ``device``'s provider."""
     import onnxruntime as ort
+
+    from attncli.providers import resolve_provider
 
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-    wanted = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-    if wanted not in ort.get_available_providers():
-        raise UsageError(f"onnxruntime here has no {wanted}; install onnxruntime-gpu or use the cpu device.", option="device")
+    if provider is not None:
+        wanted = resolve_provider(provider)
+    else:
+        wanted = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+        if wanted not in ort.get_available_providers():
+            raise UsageError(f"onnxruntime here has no {wanted}; install onnxruntime-gpu or use the cpu device.", option="device")
     session = ort.InferenceSession(str(path), opts, providers=[wanted])
     return session, wanted
 
@@ -110,8 +117,10 @@ def bench(
     opset: int = DEFAULT_OPSET,
     compile: bool = False,
     min_time: float | None = None,
+    provider: str | None = None,
 ) -> BenchResult:
     """Time eager PyTorch and onnxruntime (and torch.compile) on the same inputs, interleaved.
+    ``provider``: onnxruntime's execution provider (default: ``device``'s).
     ``iters`` None: adaptive, ``min_time`` seconds of timed blocks per runtime and batch size
     (default ``timing.DEFAULT_MIN_TIME``); ``iters`` given: that many single calls each."""
     import torch
@@ -140,7 +149,7 @@ def bench(
         with tempfile.TemporaryDirectory(prefix="attncli-bench-") as tmp:
             path = Path(tmp) / "model.onnx"
             export_onnx(built, path, opset=opset, dynamic="batch")
-            session, provider = _ort_session(path, device, threads or torch.get_num_threads())
+            session, provider = _ort_session(path, device, threads or torch.get_num_threads(), provider)
             input_name = session.get_inputs()[0].name
             module = built.module.to(device) if device == "cuda" else built.module
             runners: dict[str, Callable[[Any, Any], Any]] = {

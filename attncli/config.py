@@ -61,8 +61,9 @@ MODEL_KEYS = {
     "rtol": "relative tolerance",
     "allow_trace_warnings": "true or false",
     "xfail": "why this model is expected to fail (then failing passes the gate)",
+    "quantize": "also quantize to int8 and judge it: dynamic or static",
 }
-DEFAULTABLE = ("opsets", "dynamic", "allow_trace_warnings", "atol", "rtol", "seed", "input_shape", "attn", "attn_position")
+DEFAULTABLE = ("opsets", "dynamic", "allow_trace_warnings", "atol", "rtol", "seed", "input_shape", "attn", "attn_position", "quantize")
 
 
 @dataclass
@@ -165,7 +166,7 @@ def _check_model(entry: dict[str, Any], path: Path, where: str) -> dict[str, Any
     checks = {
         "params": dict, "input_shape": (list, str), "shapes": list, "shapes_only": bool, "attn": str, "attn_position": str,
         "weights": str, "seed": int, "opsets": list, "dynamic": str, "atol": (int, float), "rtol": (int, float),
-        "allow_trace_warnings": bool, "xfail": str,
+        "allow_trace_warnings": bool, "xfail": str, "quantize": str,
     }
     for key, kind in checks.items():
         value = entry.get(key)

@@ -80,6 +80,8 @@ class Case:
     atol: float | None = None
     rtol: float | None = None
     xfail: str | None = None
+    quantize: str | None = None  # "dynamic" or "static": also quantize to int8 and judge it (attncli.quantize)
+    provider: str | None = None  # onnxruntime's execution provider for verification (None: the CPU one)
 
     @property
     def id(self) -> str:
@@ -108,6 +110,8 @@ class CaseResult:
     log: str = ""  # what the model's process wrote on stdout and stderr during this case (the tail)
     # the exporter's TracerWarnings from the model's code, "file:line: message", allowed or not
     trace_warnings: list[str] = field(default_factory=list)
+    # the int8 file's figures (QuantReport.as_dict()) when the case quantizes, else None
+    quantization: dict[str, Any] | None = None
 
     @classmethod
     def for_case(cls, case: Case, status: str, seconds: float, message: str = "") -> CaseResult:
@@ -225,7 +229,7 @@ def plan_cases(
 
 # the model options a case takes (plan_cases, the project config), and what builds the model
 REQUEST_OPTIONS = ("params", "input_shape", "attn", "attn_position", "seed", "weights")
-VERIFY_OPTIONS = ("shapes", "shapes_only", "atol", "rtol")
+VERIFY_OPTIONS = ("shapes", "shapes_only", "atol", "rtol", "quantize")
 
 
 def model_cases(
@@ -259,8 +263,14 @@ def model_cases(
         from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL
 
         check_tolerances(DEFAULT_ATOL if atol is None else atol, DEFAULT_RTOL if rtol is None else rtol)
+    quantize = options.get("quantize")
+    if quantize is not None:
+        from attncli.quantize import check_options
+
+        for o in sorted({int(o) for o in opsets}):
+            check_options(quantize, o)
     return [
-        Case(name, int(o), dynamic, allow_trace_warnings, request, tuple(shapes), shapes_only, atol, rtol, xfail)
+        Case(name, int(o), dynamic, allow_trace_warnings, request, tuple(shapes), shapes_only, atol, rtol, xfail, quantize)
         for o in sorted({int(o) for o in opsets})
     ]
 
@@ -410,7 +420,7 @@ def _export_and_verify(
         tolerances = {k: v for k, v in (("atol", case.atol), ("rtol", case.rtol)) if v is not None}
         verdict = verify_onnx(
             built, path, example_outputs=exported.example_outputs, references=references,
-            shapes=case.shapes, shapes_only=case.shapes_only, **tolerances,
+            shapes=case.shapes, shapes_only=case.shapes_only, provider=case.provider or "cpu", **tolerances,
         )
         stages["verify"] = time.perf_counter() - t
         result.shapes = [list(s) for s in verdict.shapes]
@@ -421,6 +431,11 @@ def _export_and_verify(
             result.message = f"{len(verdict.shapes)} shapes, max abs {verdict.max_abs:.2e}{note}"
         else:
             result.status, result.message = "failed", verdict.message
+        if case.quantize is not None and verdict.passed:
+            stage = "quantize"
+            t = time.perf_counter()
+            _quantize_case(built, case, path, dynamic, result)
+            stages["quantize"] = time.perf_counter() - t
     except (Exception, SystemExit) as exc:
         result.status, result.message = _failure(stage, exc)
     finally:
@@ -428,6 +443,27 @@ def _export_and_verify(
         result.seconds = time.perf_counter() - start
         result.stages = {k: round(v, 3) for k, v in stages.items()}
     return result
+
+
+def _quantize_case(built: Any, case: Case, path: Path, dynamic: str, result: CaseResult) -> None:
+    """The verified float file at ``path`` quantized (``case.quantize``) next to it, judged with the
+    default thresholds and seeded calibration, into ``result`` (its figures join the message)."""
+    from attncli.onnx_export import dynamic_axes_for
+    from attncli.quantize import prepare_calibration, quantize_and_evaluate, quantized_path
+
+    target = quantized_path(path)
+    try:
+        calibration = prepare_calibration(built, case.quantize, dynamic_axes=dynamic_axes_for(len(built.input_shape), dynamic))
+        report = quantize_and_evaluate(built, path, case.quantize, target=target, calibration=calibration, force=True)
+    finally:
+        target.unlink(missing_ok=True)
+    result.quantization = report.as_dict()
+    top1 = f", top-1 {report.top1_agreement:.1%}" if report.top1_agreement is not None else ""
+    figures = f"int8 {report.mode}: cosine {report.cosine_min:.4f}{top1}"
+    if report.passed:
+        result.message = f"{result.message}; {figures}"
+    else:
+        result.status, result.message = "failed", f"quantize: {report.message}"
 
 
 # ----------------------------------------------------------------------------- a model's process

@@ -54,6 +54,9 @@ EXPORTERS = ("auto", "torchscript", "dynamo")
 ROUTES = ("torchscript", "dynamo", "dynamo+version-converter")
 LOWEST_OPSET = "min"  # opset="min": the lowest opset from MIN_OPSET up that exports (and verifies)
 DYNAMIC_CHOICES = ("batch", "spatial", "all", "none")
+# The file's precision: float32, or float16 (weights and activations; the inputs and outputs too
+# unless keep_io_types). PyTorch stays the float32 reference of verification either way.
+DTYPES = ("float32", "float16")
 # Every axis a model can take dynamic, by default in export and check alike: a file that accepts any
 # batch and spatial size is what deployment wants. Models whose own forward fixes the spatial size
 # (they flatten into a Linear) fall back to a dynamic batch, and say so (resolve_dynamic).
@@ -258,6 +261,11 @@ class ExportResult:
     # the five most frequent operators with their counts (every node at every depth).
     node_count: int | None = None
     top_operators: list[tuple[str, int]] = field(default_factory=list)
+    # the file's precision (one of DTYPES), and whether its inputs and outputs stayed float32
+    dtype: str = "float32"
+    keep_io_types: bool = False
+    # export --quantize: the int8 file's judgement (an attncli.quantize.QuantReport), None when not asked
+    quantization: Any = None
 
     @property
     def trace_problem(self) -> str:
@@ -275,7 +283,8 @@ class ExportResult:
     @property
     def passed(self) -> bool:
         """No disallowed trace warning, and verification (when it ran) passed."""
-        return not self.trace_problem and (self.parity is None or bool(self.parity))
+        return (not self.trace_problem and (self.parity is None or bool(self.parity))
+                and (self.quantization is None or bool(self.quantization)))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -286,6 +295,7 @@ class ExportResult:
         data["trace_problem"] = self.trace_problem or None
         del data["example_outputs"]
         data["top_operators"] = [{"op": op, "count": n} for op, n in self.top_operators]
+        data["quantization"] = self.quantization.as_dict() if self.quantization is not None else None
         # one environment object, at the top: the verification's (it ran on a device), else this process's
         if data["parity"] is not None and "environment" in data["parity"]:
             data["environment"] = data["parity"].pop("environment")
@@ -311,6 +321,8 @@ def export_onnx(
     outputs: Any = None,
     verify: Any = None,
     channels_axis: int = 1,
+    dtype: str = "float32",
+    keep_io_types: bool = False,
 ) -> ExportResult:
     """Export ``built`` (a BuiltModel) to ``path``, check the file, and only then put it in place.
 
@@ -335,7 +347,10 @@ def export_onnx(
     ``built.example`` as it was. ``outputs``: the model's outputs for its example (as
     ``modelspec.run_example`` gives them) when the caller has them, which saves a forward pass.
     ``channels_axis``: the input's channel axis, never dynamic (1; the last for channels-last models).
+    ``dtype="float16"``: each route's model converted to half (``to_float16``), its inputs and
+    outputs too unless ``keep_io_types``; the metadata records ``attncli.dtype``.
     """
+    check_dtype(dtype, keep_io_types)
     lowest = isinstance(opset, str) and opset == LOWEST_OPSET
     if lowest:
         validate_opset(MIN_OPSET, exporter)
@@ -354,6 +369,10 @@ def export_onnx(
     channels = check_channels_axis(channels_axis, rank)
     if channels != 1:  # verify FILE.onnx alone plans its shapes around the same channel axis
         attempt.extra_metadata["attncli.channels_axis"] = str(channels)
+    attempt.dtype, attempt.keep_io_types = dtype, keep_io_types
+    attempt.extra_metadata["attncli.dtype"] = dtype  # verification's default tolerances follow it
+    if dtype != "float32":
+        attempt.extra_metadata["attncli.keep_io_types"] = str(keep_io_types).lower()
 
     start = time.perf_counter()
     if lowest:
@@ -395,10 +414,21 @@ def export_onnx(
         rejected_routes=[f"{c.route} at opset {c.opset}: {c.problem}" for c in attempt.rejected(chosen)],
         node_count=node_count,
         top_operators=top_operators,
+        dtype=dtype,
+        keep_io_types=keep_io_types,
     )
     if chosen.error is not None:  # onnxruntime could not load the only model made: the file stays, for inspection
         raise chosen.error
     return result
+
+
+def check_dtype(dtype: str, keep_io_types: bool = False) -> None:
+    """A dtype export makes (``DTYPES``); ``keep_io_types`` means something for a half file only."""
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}.", option="dtype")
+    if keep_io_types and dtype == "float32":
+        raise UsageError("--keep-io-types keeps a float16 file's inputs and outputs float32: give --dtype float16 with it.",
+                         option="keep_io_types")
 
 
 def _graph_counts(data: bytes, top: int = 5) -> tuple[int, list[tuple[str, int]]]:
@@ -462,6 +492,10 @@ class _Candidate:
 class _RouteAttempts:
     """The routes of one export, tried in memory; the dynamo exporter's opset-18 model is made once
     and converted to each lower opset from there."""
+
+    # the file's precision (one of DTYPES): a float16 route model is converted from the float32 one
+    dtype = "float32"
+    keep_io_types = False
 
     def __init__(self, built: Any, exporter: str, axes: dict[int, str], output_names: list[str],
                  output_axes: list[dict[int, str]], verify: Any, example_outputs: dict[str, Any]) -> None:
@@ -541,6 +575,8 @@ class _RouteAttempts:
         candidate = _Candidate(route, opset)
         try:
             data, candidate.trace_warnings = self._model_bytes(route, opset)
+            if self.dtype == "float16":
+                data = to_float16(data, self.built.name, self.keep_io_types)
             _check_in_memory(data, opset, candidate.exporter)
         except CheckFailed as exc:
             candidate.problem = str(exc)
@@ -633,6 +669,51 @@ def _check_opset(written: int | None, opset: int, which: str) -> None:
         hint = (f" (it builds at opset {DYNAMO_MIN_OPSET} or newer and could not convert down);"
                 f" use --exporter auto or torchscript below opset {DYNAMO_MIN_OPSET}") if which == "dynamo" else ""
         raise CheckFailed(f"the {which} exporter wrote opset {written}, not the requested {opset}{hint}; no file was written.")
+
+
+def to_float16(data: bytes, name: str, keep_io_types: bool = False) -> bytes:
+    """A float32 model's bytes converted to float16 by onnxruntime's own converter
+    (``onnxruntime.transformers.float16``): weights and activations in half, the inputs and outputs
+    too unless ``keep_io_types`` (then Cast nodes at the graph's edges). The opset is left as it
+    is: the converter changes element types and adds Casts, which every opset has.
+
+    The float32 model is exported and converted rather than a half copy of the model exported:
+    PyTorch's CPU half kernels are incomplete and slow, and its exporters would trace them."""
+    import onnx
+
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:  # a minimal onnxruntime build without its transformers tools
+        raise UsageError(f"--dtype float16 needs onnxruntime's float16 converter (onnxruntime.transformers.float16): {exc}.") from exc
+    model = onnx.load_model_from_string(data)
+    with warnings.catch_warnings():  # it warns of each value it clamps into half's range
+        warnings.simplefilter("ignore")
+        try:
+            half = convert_float_to_float16(model, keep_io_types=keep_io_types, disable_shape_infer=False)
+        except Exception as exc:
+            raise CheckFailed(f"onnxruntime's float16 converter fails on {name}: {str(exc).strip().splitlines()[0][:300]}") from exc
+    _sort_topologically(half.graph)
+    return _serialize(half, name)
+
+
+def _sort_topologically(graph: Any) -> None:
+    """Put ``graph``'s nodes in an order where each comes after the nodes whose outputs it reads, as
+    the checker requires: with keep_io_types the float16 converter appends the Casts of the graph's
+    inputs at the end. Otherwise the order is kept (a stable Kahn sort)."""
+    nodes = list(graph.node)
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    needs = [{producer[name] for name in node.input if name in producer and producer[name] != i} for i, node in enumerate(nodes)]
+    done: set[int] = set()
+    order: list[int] = []
+    while len(order) < len(nodes):
+        ready = [i for i in range(len(nodes)) if i not in done and needs[i] <= done]
+        if not ready:  # a cycle: leave the order to the checker's judgement
+            return
+        done.add(ready[0])
+        order.append(ready[0])
+    if order != list(range(len(nodes))):
+        del graph.node[:]
+        graph.node.extend(nodes[i] for i in order)
 
 
 def _check_in_memory(data: bytes, opset: int, which: str) -> None:

@@ -10,7 +10,11 @@ The inputs come from several distributions (``INPUT_DISTRIBUTIONS``): a traced g
 branch of a Python ``if`` on a tensor's value that its example took, and only an input that takes the
 other branch shows it.
 
-PyTorch runs on the CPU in float32 as the reference whatever provider onnxruntime uses.
+PyTorch runs on the CPU in float32 as the reference whatever provider onnxruntime uses, and
+whatever the file's precision: a float16 (or bfloat16) file is fed the same draws cast to its input
+type, its outputs are widened to float32 before the comparison (the one exception to matching
+dtypes), its default tolerances are looser (``DEFAULT_TOLERANCES``), and its error is also given in
+its format's ULPs (``ulp``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,37 @@ from attncli.errors import CheckFailed, UsageError
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+# The default tolerances by the file's precision (``file_precision``: the narrowest floating-point
+# type among its inputs, outputs and weights); PyTorch stays the float32 reference. float16 keeps
+# 11 significant bits, so one rounding of a value is up to 2^-11 (4.9e-4) of it, and a deep net
+# compounds a few of those on every layer: rtol 1e-2 is about 20 half-precision ULPs, and atol 1e-3
+# covers the elements near zero, whose relative error means nothing. The untrained eca_resnet18
+# and se pass with margin (docs/conventions.md gives the figures); float32's 1e-5 / 1e-4 fail them.
+# bfloat16 keeps 8 bits (one rounding up to 2^-8, 3.9e-3): the same margin is ten times wider.
+DEFAULT_TOLERANCES = {"float32": (DEFAULT_ATOL, DEFAULT_RTOL), "float64": (DEFAULT_ATOL, DEFAULT_RTOL),
+                      "float16": (1e-3, 1e-2), "bfloat16": (1e-2, 1e-1)}
+# (significand bits after the leading one, smallest normal exponent) of the half formats: the ULP
+# of a value r is 2^(max(floor(log2 |r|), emin) - bits), the gap between r's binade's neighbours
+# (below the normal range the subnormals' fixed spacing 2^(emin - bits)).
+HALF_FORMATS = {"float16": (10, -14), "bfloat16": (7, -126)}
+
+
+def default_tolerances(precision: str) -> tuple[float, float]:
+    """(atol, rtol) for a file of ``precision`` (an element type in words)."""
+    return DEFAULT_TOLERANCES.get(precision, (DEFAULT_ATOL, DEFAULT_RTOL))
+
+
+def ulp(values: Any, precision: str) -> Any:
+    """The ULP of each of ``values`` (float32 or float64 numbers) in the half format ``precision``:
+    the spacing of that format's numbers around the value."""
+    import numpy as np
+
+    bits, emin = HALF_FORMATS[precision]
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    _, exponent = np.frexp(magnitude)  # |r| = m * 2^e with m in [0.5, 1): floor(log2 |r|) = e - 1
+    floor_log2 = np.where(magnitude > 0, exponent - 1, emin)  # frexp(0) says e = 0: zero is below every binade
+    return np.exp2(np.maximum(floor_log2, emin) - bits)
 
 # Each input is a seed's standard-normal draw z, shifted and scaled: (shift, scale) -> shift + scale * z.
 # A shift of 2 standard deviations puts the mean (and 98% of the elements) on one side of zero, so
@@ -69,6 +104,9 @@ class OutputComparison:
     passed: bool
     problem: str = ""  # a shape or dtype mismatch, or non-finite values
     ref_max_abs: float = math.nan  # the largest |expected|: near or under atol, any answer near zero passes
+    # a half-precision file's error in its own terms: the largest |actual - expected| in ULPs of the
+    # half format at the expected value (``ulp``); NaN for a float32 file
+    max_ulp: float = math.nan
 
     def __bool__(self) -> bool:
         return self.passed
@@ -81,19 +119,26 @@ def check_tolerances(atol: float, rtol: float) -> None:
         raise UsageError(f"--atol and --rtol must be finite and zero or more, not {atol:g} and {rtol:g}.")
 
 
-def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> OutputComparison:
+def compare_outputs(
+    name: str, actual: Any, expected: Any, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, precision: str = "float32",
+) -> OutputComparison:
     """Compare ``actual`` (onnxruntime) with ``expected`` (PyTorch) under ``PARITY_RULE``.
 
     ``max_rel`` divides by |expected|, floored at the dtype's machine epsilon so that an exact zero
     in the reference gives a large but finite figure. ``min_atol``: an element within rtol * |expected|
     passes whatever atol is, any other needs atol >= its error, so it is the largest error among the
     elements beyond rtol (0 when there are none).
+
+    ``precision``: the file's (``file_precision``). A half-precision ``actual`` is widened to
+    ``expected``'s dtype first (the comparison is in float32 terms), and ``max_ulp`` is filled in.
     """
     import numpy as np
 
     check_tolerances(atol, rtol)
 
     a, b = np.asarray(actual), np.asarray(expected)
+    if precision in HALF_FORMATS and a.dtype != b.dtype and a.dtype.kind == "f" and b.dtype.kind == "f":
+        a = a.astype(b.dtype)
     if a.shape != b.shape or a.dtype != b.dtype:
         what = (f"shape {tuple(a.shape)} vs {tuple(b.shape)}" if a.shape != b.shape else f"dtype {a.dtype} vs {b.dtype}")
         inf = math.inf
@@ -117,6 +162,9 @@ def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT
         where = f"; PyTorch itself gives {torch_bad} NaN/Inf values at this input" if torch_bad else ""
         problem = f"{int(bad.sum())} elements are NaN or an unmatched Inf{where}"
     n_bad = bool(bad.any())
+    max_ulp = math.nan
+    if precision in HALF_FORMATS:
+        max_ulp = math.inf if n_bad else float((diff / ulp(b64, precision)).max())
     return OutputComparison(
         name=name,
         shape=tuple(b.shape),
@@ -128,6 +176,7 @@ def compare_outputs(name: str, actual: Any, expected: Any, atol: float = DEFAULT
         passed=not over.any(),
         problem=problem,
         ref_max_abs=float(scale.max()),
+        max_ulp=max_ulp,
     )
 
 
@@ -196,6 +245,7 @@ class ParityCase:
                     "name": o.name, "shape": list(o.shape), "max_abs": _finite(o.max_abs), "mean_abs": _finite(o.mean_abs),
                     "max_rel": _finite(o.max_rel), "mismatch_ratio": o.mismatch_ratio, "min_atol": _finite(o.min_atol),
                     "passed": o.passed, "problem": o.problem or None, "ref_max_abs": _finite(o.ref_max_abs),
+                    "max_ulp": _finite(o.max_ulp),
                 }
                 for o in self.outputs
             ],
@@ -239,10 +289,28 @@ class ParityReport:
     skipped: list[SkippedShape] = field(default_factory=list)
     # verify --localize: the first module whose output diverges (a LocalizeReport), None when not asked
     localization: Any = None
+    # the file's precision (``file_precision``), which picked the default tolerances; PyTorch is float32
+    precision: str = "float32"
 
     @property
     def passed(self) -> bool:
         return bool(self.cases) and all(self.cases)
+
+    @property
+    def max_ulp(self) -> float:
+        """The largest error in ULPs of the file's half format (NaN for a float32 file)."""
+        values = [o.max_ulp for c in self.cases for o in c.outputs if not math.isnan(o.max_ulp)]
+        return max(values) if values else math.nan
+
+    @property
+    def max_rel(self) -> float:
+        return max((c.max_rel for c in self.cases), default=math.inf)
+
+    def _in_precision(self) -> str:
+        """``; in float16: max rel 2.1e-03, max 7 ULPs`` for a half-precision file, else ''."""
+        if self.precision not in HALF_FORMATS or not self.cases:
+            return ""
+        return f"; in {self.precision}: max rel {self.max_rel:.2e}, max {self.max_ulp:.3g} ULPs"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -295,7 +363,7 @@ class ParityReport:
         if self.passed:
             return (
                 f"PASSED at {n} shape{'s' * (n != 1)} and {k} input distribution{'s' * (k != 1)}:"
-                f" max abs error {self.max_abs:.2e} ({self.rule}){aside}"
+                f" max abs error {self.max_abs:.2e}{self._in_precision()} ({self.rule}){aside}"
             )
         if not self.cases:
             return f"FAILED: no case ran{aside}"
@@ -310,8 +378,9 @@ class ParityReport:
             detail = first.problem
         else:
             worst = next(o for o in first.outputs if not o.passed)
+            half = f" (in {self.precision}: max rel {worst.max_rel:.2e}, max {worst.max_ulp:.3g} ULPs)" if not math.isnan(worst.max_ulp) else ""
             detail = worst.problem or (
-                f"{worst.name}: max abs {worst.max_abs:.2e}, {worst.mismatch_ratio:.1%} of elements fail ({self.rule})"
+                f"{worst.name}: max abs {worst.max_abs:.2e}{half}, {worst.mismatch_ratio:.1%} of elements fail ({self.rule})"
             )
         return f"FAILED at {len(bad)} of {len(self.cases)} cases; at {where}: {detail}{aside}"
 
@@ -332,6 +401,7 @@ class ParityReport:
             "opset": self.opset,
             "passed": self.passed,
             "provider": self.provider,
+            "precision": self.precision,
             "atol": self.atol,
             "rtol": self.rtol,
             "rule": PARITY_RULE,
@@ -379,15 +449,11 @@ class OnnxRuntimeRunner:
     def __init__(self, path: str | Path, provider: str = "cpu") -> None:
         import onnxruntime as ort
 
-        if provider not in PROVIDERS:
-            raise UsageError(f"--device must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
-        wanted = PROVIDERS[provider]
-        available = ort.get_available_providers()
-        if wanted not in available:
-            raise UsageError(
-                f"onnxruntime here has no {wanted} (it has {', '.join(available)}); "
-                "install onnxruntime-gpu on a CUDA machine, or use --device cpu."
-            )
+        from attncli.providers import resolve_provider
+
+        # a short name (cpu, cuda, tensorrt, openvino, dml, coreml) or onnxruntime's; one this
+        # onnxruntime lacks is a usage error naming the installed ones
+        wanted = resolve_provider(PROVIDERS.get(provider, provider or "CPUExecutionProvider"))
         quiet_onnxruntime()
         options = ort.SessionOptions()
         # Fatal only: shape warnings at other sizes are ours to report, and an error (a node that
@@ -402,11 +468,23 @@ class OnnxRuntimeRunner:
         providers = [wanted] + (["CPUExecutionProvider"] if wanted != "CPUExecutionProvider" else [])
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
+            types = [v.type for v in [*self.session.get_inputs(), *self.session.get_outputs()]]
+            if "tensor(bfloat16)" in types:
+                # numpy has no bfloat16: the same graph with a Cast at each bfloat16 input and output
+                # (float32 -> bfloat16 rounds as the caller would; bfloat16 -> float32 is exact)
+                self.session = ort.InferenceSession(_with_float32_io(path), options, providers=providers)
         except Exception as exc:  # a valid ONNX file that this onnxruntime cannot run: the check failed
+            if "bfloat16" in str(exc) or "NOT_IMPLEMENTED" in str(exc) and _precision_of_file(path) == "bfloat16":
+                raise UsageError(
+                    f"onnxruntime's {wanted} cannot run {path}, a bfloat16 file: {_first_line(exc)}"
+                    " (onnxruntime's bfloat16 kernels are mostly on its GPU providers: try --provider cuda)."
+                ) from exc
             raise CheckFailed(f"onnxruntime cannot load {path}: {_first_line(exc)}") from exc
         self.provider = self.session.get_providers()[0]
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        # what each input takes: the caller's float32 arrays are cast to it (a float16 file takes float16)
+        self.input_dtypes = {i.name: _NUMPY_TYPES.get(i.type, "float32") for i in self.session.get_inputs()}
 
     def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -415,8 +493,76 @@ class OnnxRuntimeRunner:
 
         quiet = ort.RunOptions()
         quiet.log_severity_level = 4  # as the session's: its errors come back as the exception
-        values = self.session.run(self.output_names, {n: np.array(a, copy=True) for n, a in feeds.items()}, quiet)
+        arrays = {n: np.array(a, copy=True, dtype=self.input_dtypes.get(n)) for n, a in feeds.items()}
+        values = self.session.run(self.output_names, arrays, quiet)
         return dict(zip(self.output_names, values))
+
+
+# onnxruntime's type strings of the floating-point inputs attncli feeds -> numpy's dtype names
+_NUMPY_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
+
+
+def _with_float32_io(path: str | Path) -> bytes:
+    """The model at ``path`` with its bfloat16 inputs and outputs made float32 by Cast nodes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {t.name for t in graph.initializer}
+    renamed: dict[str, str] = {}
+    first, last = [], []
+    for value in graph.input:
+        if value.name not in weights and value.type.tensor_type.elem_type == TensorProto.BFLOAT16:
+            renamed[value.name] = inner = f"{value.name}__attncli_bfloat16"
+            first.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.BFLOAT16))
+            value.type.tensor_type.elem_type = TensorProto.FLOAT
+    outputs = {}
+    for value in graph.output:
+        if value.type.tensor_type.elem_type == TensorProto.BFLOAT16:
+            outputs[value.name] = inner = f"{value.name}__attncli_bfloat16_out"
+            last.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT))
+            value.type.tensor_type.elem_type = TensorProto.FLOAT
+    for node in graph.node:
+        node.input[:] = [renamed.get(outputs.get(n, n), outputs.get(n, n)) for n in node.input]
+        node.output[:] = [outputs.get(n, n) for n in node.output]
+    nodes = [*first, *graph.node, *last]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return _serialize_model(model)
+
+
+def _serialize_model(model: Any) -> bytes:
+    from attncli.onnx_export import _serialize
+
+    return _serialize(model, "the model")
+
+
+def _precision_of_file(path: str | Path) -> str:
+    import onnx
+
+    try:
+        return file_precision(onnx.load(str(path), load_external_data=False))
+    except Exception:
+        return "float32"
+
+
+def file_precision(model: Any) -> str:
+    """The narrowest floating-point type (in words) among a ModelProto's inputs, outputs and weights:
+    ``float16`` for a half file, also one whose inputs and outputs stay float32 (--keep-io-types).
+    The types, not the ``attncli.dtype`` metadata, decide: a file converted after its export keeps
+    the metadata of the float32 one."""
+    from onnx import TensorProto
+
+    from attncli.inspect_onnx import element_type_name
+
+    graph = model.graph
+    types = {v.type.tensor_type.elem_type for v in [*graph.input, *graph.output]}
+    types |= {t.data_type for t in graph.initializer}
+    for narrow in (TensorProto.BFLOAT16, TensorProto.FLOAT16):
+        if narrow in types:
+            return element_type_name(narrow)
+    return "float32"
 
 
 def quiet_onnxruntime() -> None:
@@ -597,8 +743,8 @@ def verify_onnx(
     built: Any,
     path: str | Path,
     *,
-    atol: float = DEFAULT_ATOL,
-    rtol: float = DEFAULT_RTOL,
+    atol: float | None = None,
+    rtol: float | None = None,
     seeds: int = 1,
     shapes: Iterable[str | Sequence[int]] = (),
     shapes_only: bool = False,
@@ -614,6 +760,8 @@ def verify_onnx(
 
     ``shapes`` are checked after the planned ones; with ``shapes_only`` they replace them, for a
     model that is valid at some sizes only (its example's shape is then not required to fit the file).
+    ``atol``/``rtol`` None: ``default_tolerances`` of the file's precision (``file_precision``); a
+    float16 input is fed the float32 draw cast to it, and PyTorch stays in float32.
     ``example_outputs``: PyTorch's outputs for ``built.example`` when the caller already has them
     (the exporter ran it); the first case then skips one forward pass of the model.
     ``references``: PyTorch's outputs by (shape, seed, distribution), read and filled here; a caller
@@ -627,7 +775,7 @@ def verify_onnx(
     """
     from attncli.onnx_export import read_opset
 
-    check_tolerances(atol, rtol)
+    check_tolerances(DEFAULT_ATOL if atol is None else atol, DEFAULT_RTOL if rtol is None else rtol)
     if seeds < 1:
         raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
     distributions = list(dict.fromkeys(distributions))
@@ -642,8 +790,17 @@ def verify_onnx(
         names = ", ".join(i.name for i in inputs) or "none"
         raise UsageError(f"{path} has {len(inputs)} inputs ({names}); attncli models take exactly one.")
     (spec,) = inputs
-    if spec.elem_type != 1:  # TensorProto.FLOAT
-        raise UsageError(f"{path} takes input {spec.name!r} of ONNX element type {spec.elem_type}; attncli feeds float32.")
+    from attncli.inspect_onnx import element_type_name
+
+    if spec.elem_type not in _FLOAT_ELEMENT_TYPES:
+        raise UsageError(
+            f"{path} takes input {spec.name!r} of element type {element_type_name(spec.elem_type)}; attncli feeds"
+            " floating-point inputs (float32, float16, bfloat16 or float64)."
+        )
+    precision = file_precision(model)
+    default_atol, default_rtol = default_tolerances(precision)
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
     base = tuple(built.input_shape)
     from attncli.onnx_export import check_channels_axis
 
@@ -663,7 +820,7 @@ def verify_onnx(
     reference = TorchRunner(built.module, [spec.name], runner.output_names)
     report = ParityReport(
         model=built.name, file=str(path), opset=read_opset(model), provider=runner.provider, atol=atol, rtol=rtol,
-        input_name=spec.name, file_input_shape=list(spec.dims), dynamic_axes=spec.dynamic_axes,
+        input_name=spec.name, file_input_shape=list(spec.dims), dynamic_axes=spec.dynamic_axes, precision=precision,
     )
     seed0 = built.request.seed
     planned = list(dict.fromkeys(extra)) if shapes_only else plan_shapes(
@@ -677,7 +834,7 @@ def verify_onnx(
     refused: set[tuple[int, ...]] = set()
 
     def run(shape: tuple[int, ...], seed: int, distribution: str) -> None:
-        case = _run_case(reference, runner, spec.name, shape, seed, atol, rtol, distribution, references)
+        case = _run_case(reference, runner, spec.name, shape, seed, atol, rtol, distribution, references, precision)
         if isinstance(case, ParityCase):
             report.cases.append(case)
         elif shape == base and not shapes_only:  # the model's own example shape: that is a failure
@@ -711,7 +868,7 @@ def _check_shape_fits(spec: OnnxInput, shape: tuple[int, ...], path: Any, what: 
 
 def _run_case(
     reference: TorchRunner, runner: OnnxRuntimeRunner, name: str, shape: tuple[int, ...], seed: int, atol: float, rtol: float,
-    distribution: str, references: dict[Any, list[Any]],
+    distribution: str, references: dict[Any, list[Any]], precision: str = "float32",
 ) -> ParityCase | str:
     """The case at one input, or (a str) PyTorch's reason for refusing that input."""
     case = ParityCase(shape, seed, distribution=distribution)
@@ -728,7 +885,7 @@ def _run_case(
     except Exception as exc:
         case.problem = f"onnxruntime fails at this shape: {_first_line(exc)}"
         return case
-    case.outputs = [compare_outputs(n, actual[n], expected[n], atol, rtol) for n in runner.output_names]
+    case.outputs = [compare_outputs(n, actual[n], expected[n], atol, rtol, precision) for n in runner.output_names]
     return case
 
 

@@ -85,6 +85,43 @@ def latency_ratio_rows(rounds: int, threads: int | None) -> tuple[list[tuple[str
 
 
 COMPARE_BLOCKS = "eca,se,cbam,sk,psa,gam,simam,coordatt"
+PROFILE_HEADING = "## `attncli profile eca_resnet50 --no-latency` vs `python -c 'import torch'`"
+
+
+def profile_import_ratio(runs: int) -> list[tuple[float, float]]:
+    """Issue 13's speed figure: ``attncli profile eca_resnet50 --no-latency`` against a bare
+    ``python -c 'import torch'``, in pairs (one of each, alternately, fresh processes) so that a
+    busy moment hits both; returns the (import torch s, profile s) pairs. Target: ratio <= 1.3."""
+    pairs = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True)
+        t1 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "attncli", "profile", "eca_resnet50", "--no-latency", "--device", "cpu"],
+                              capture_output=True, text=True)
+        t2 = time.perf_counter()
+        if proc.returncode != 0:
+            raise SystemExit(f"attncli profile failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        pairs.append((t1 - t0, t2 - t1))
+        print(f"import torch {t1 - t0:6.2f} s   profile {t2 - t1:6.2f} s   ratio {(t2 - t1) / (t1 - t0):.2f}", flush=True)
+    return pairs
+
+
+def profile_ratio_section(pairs: list[tuple[float, float]]) -> list[str]:
+    ratios = [b / a for a, b in pairs]
+    return [
+        PROFILE_HEADING,
+        "",
+        f"Measured {dt.date.today().isoformat()} on: {machine_line()}. {len(pairs)} pairs of fresh processes, one of each"
+        " alternately; the ratio is per pair. Target (issue 13): 1.3.",
+        "",
+        "| | median | runs |",
+        "|---|---:|---|",
+        f"| `python -c 'import torch'` | {statistics.median(a for a, _ in pairs):.2f} s | {', '.join(f'{a:.2f}' for a, _ in pairs)} |",
+        f"| `attncli profile eca_resnet50 --no-latency` | {statistics.median(b for _, b in pairs):.2f} s | {', '.join(f'{b:.2f}' for _, b in pairs)} |",
+        f"| ratio | {statistics.median(ratios):.2f} | {', '.join(f'{r:.2f}' for r in ratios)} |",
+        "",
+    ]
 
 
 def machine_line() -> str:
@@ -123,10 +160,16 @@ def replace_section(text: str, heading: str, lines: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs and only three backbones")
-    parser.add_argument("--only", choices=["latency-ratio"], help="run one section alone and update it in RESULTS.md")
+    parser.add_argument("--only", choices=["latency-ratio", "profile-ratio"], help="run one section alone and update it in RESULTS.md")
     parser.add_argument("--ratio-rounds", type=int, default=5, help="alternations of attncli and torch.utils.benchmark")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for the latency-ratio table (default: torch's)")
     args = parser.parse_args()
+    if args.only == "profile-ratio":
+        results = HERE / "RESULTS.md"
+        text = results.read_text() if results.exists() else "# Benchmarks\n"
+        results.write_text(replace_section(text, PROFILE_HEADING, profile_ratio_section(profile_import_ratio(7))))
+        print(f"written {results}")
+        return
     if args.only == "latency-ratio":
         rows, threads = latency_ratio_rows(args.ratio_rounds, args.threads)
         results = HERE / "RESULTS.md"
@@ -174,6 +217,7 @@ def main() -> None:
         print(f"{name:<24} eager p50 {eager.p50_ms:9.2f} ms  onnxruntime p50 {ort.p50_ms:9.2f} ms  ratio {row.ratio:.2f}", flush=True)
 
     latency_rows, latency_threads = latency_ratio_rows(args.ratio_rounds, args.threads)
+    profile_pairs = profile_import_ratio(3 if args.quick else 7)
 
     machine = machine_line()
     lines = [
@@ -195,6 +239,7 @@ def main() -> None:
         *[f"| {n} | {e:.2f} | {o:.2f} | {r:.2f} |" for n, e, o, r in ratio_rows],
         "",
         *latency_ratio_section(latency_rows, latency_threads, args.ratio_rounds),
+        *profile_ratio_section(profile_pairs),
     ]
     if not args.quick:
         (HERE / "RESULTS.md").write_text("\n".join(lines))

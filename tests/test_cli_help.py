@@ -18,7 +18,7 @@ from attncli import registry
 from attncli.cli import render
 from attncli.cli.main import app
 
-COMMANDS = [["list"], ["info"], ["profile"], ["export"], ["verify"], ["inspect"], ["bench"], ["compare"], ["check"], ["report", "merge"]]
+COMMANDS = [["list"], ["info"], ["profile"], ["export"], ["verify"], ["inspect"], ["bench"], ["compare"], ["check"], ["report", "merge"], ["providers"]]
 
 
 def examples_of(help_text: str) -> list[str]:

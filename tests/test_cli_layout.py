@@ -147,9 +147,11 @@ def default_of(param):
         ("--batch-size", ["profile", "bench"]),
         ("--opset", ["export", "bench"]),
         ("--attn-position", ["info", "profile", "bench", "export", "verify", "compare"]),
-        ("--format", ["info", "profile", "bench", "export", "verify"]),  # list: see below
-        ("--output", ["list", "info", "profile", "bench", "verify", "check", "compare"]),
-        ("--debug", ["list", "info", "profile", "bench", "export", "verify", "check", "compare"]),
+        ("--format", ["info", "profile", "bench", "export", "verify", "providers"]),  # list: see below
+        ("--output", ["list", "info", "profile", "bench", "verify", "check", "compare", "providers"]),
+        ("--debug", ["list", "info", "profile", "bench", "export", "verify", "check", "compare", "providers"]),
+        ("--provider", ["verify", "bench", "check", "export"]),
+        ("--quantize", ["export", "check"]),
     ],
 )
 def test_a_shared_option_is_the_same_everywhere(flag, commands):
@@ -194,6 +196,8 @@ def test_every_report_command_writes_to_a_file_and_export_keeps_o_for_the_onnx_f
     assert export["--output"].metavar == "PATH" and export["--report"].metavar == "FILE"
 
 
-def test_verify_keeps_provider_as_a_hidden_alias():
-    provider = params_of("verify")["--provider"]
-    assert provider.hidden and choices_of(provider) == choices_of(params_of("verify")["--device"])
+def test_provider_is_a_visible_option_beside_device_where_onnxruntime_runs():
+    # --provider was verify's hidden alias of --device; it now names any execution provider
+    for command in ("verify", "bench", "check", "export"):
+        provider = params_of(command)["--provider"]
+        assert not provider.hidden and default_of(provider) is None, command

@@ -130,7 +130,8 @@ def test_export_all_axes_by_default_and_verify_with_the_old_provider_flag(cli, t
     assert json.loads(exported.stdout)["dynamic_axes"] == {"0": "batch", "2": "height", "3": "width"}
     verified = cli("verify", "se", path, "--provider", "cpu", "-f", "json")
     assert verified.exit_code == 0, verified.stderr
-    assert "deprecated" in verified.stderr and json.loads(verified.stdout)["provider"] == "CPUExecutionProvider"
+    # --provider, once a deprecated alias of --device, is now the shared provider option (docs/providers.md)
+    assert "deprecated" not in verified.stderr and json.loads(verified.stdout)["provider"] == "CPUExecutionProvider"
     report = tmp_path / "v.json"
     by_device = cli("verify", "se", path, "--device", "cpu", "-f", "json", "-o", report)
     assert by_device.exit_code == 0 and json.loads(report.read_text())["passed"] is True

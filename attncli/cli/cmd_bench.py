@@ -22,6 +22,7 @@ from attncli.cli.options import (
     OpsetOpt,
     OutputOpt,
     ParamOpt,
+    ProviderOpt,
     SeedOpt,
     ThreadsOpt,
     WarmupOpt,
@@ -51,6 +52,7 @@ def bench_model(
     iters: ItersOpt = None,
     min_time: MinTimeOpt = None,
     device: DeviceOpt = DEVICE_DEFAULT,
+    provider: ProviderOpt = None,
     threads: ThreadsOpt = None,
     opset: OpsetOpt = OPSET_DEFAULT,
     compile: Annotated[bool, typer.Option("--compile", help="Also time torch.compile.")] = False,
@@ -70,6 +72,7 @@ def bench_model(
     result = api.bench(
         model, param, input_shape, attn, seed, weights, attn_position=choice_value(attn_position), batch_sizes=batch_size,
         warmup=warmup, iters=iters, min_time=min_time, device=choice_value(device), threads=threads, opset=opset, compile=compile,
+        provider=provider,
     )
     if plot is not None:
         plot_latency(result, plot)

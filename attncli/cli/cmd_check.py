@@ -18,6 +18,8 @@ from attncli.cli.options import (
     MarkdownOpt,
     OutputOpt,
     ParamOpt,
+    ProviderOpt,
+    QuantizeOpt,
     ReportFormat,
     ReportFormatOpt,
     ShapeOpt,
@@ -83,6 +85,8 @@ def check_registry(
     shapes_only: ShapesOnlyOpt = False,
     atol: Annotated[float | None, typer.Option("--atol", help="Absolute tolerance (default 1e-5).", show_default=False)] = None,
     rtol: Annotated[float | None, typer.Option("--rtol", help="Relative tolerance (default 1e-4).", show_default=False)] = None,
+    quantize: QuantizeOpt = None,
+    provider: ProviderOpt = None,
 ) -> None:
     """The CI gate: build, count, export and verify every selected model at each opset.
 
@@ -104,6 +108,7 @@ def check_registry(
             config=config, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position),
             seed=seed, weights=weights, shapes=shape or (), shapes_only=shapes_only, atol=atol, rtol=rtol,
             shard=shard, timeout=timeout, fail_fast=not keep_going, allow_trace_warnings=allow_trace_warnings,
+            quantize=choice_value(quantize), provider=provider,
             on_plan=progress.planned, on_start=progress.started, on_result=progress.finished,
         )
 

@@ -13,15 +13,22 @@ from attncli.cli.options import (
     OPSET_DEFAULT,
     AttnOpt,
     AttnPositionOpt,
+    CalibrationDataOpt,
+    CalibrationSamplesOpt,
     ChannelsAxisOpt,
     DeviceOpt,
     DynamicOpt,
+    EvalSamplesOpt,
     Format,
     FormatOpt,
     InputShapeOpt,
+    MinCosineOpt,
+    MinTop1Opt,
     ModelArg,
     OpsetOpt,
     ParamOpt,
+    ProviderOpt,
+    QuantizeOpt,
     ReportFileOpt,
     SeedOpt,
     ShapeMultipleOpt,
@@ -31,9 +38,10 @@ from attncli.cli.options import (
     choice_value,
     choices,
 )
-from attncli.onnx_export import DYNAMO_MIN_OPSET, EXPORTERS
+from attncli.onnx_export import DTYPES, DYNAMO_MIN_OPSET, EXPORTERS
 
 Exporter = choices("Exporter", EXPORTERS)
+Dtype = choices("Dtype", DTYPES)
 
 
 @command(
@@ -41,7 +49,7 @@ Exporter = choices("Exporter", EXPORTERS)
     examples=[
         ('attncli export eca_resnet50 --opset 17', 'write eca_resnet50_opset17.onnx and verify it'),
         ('attncli export cbam --opset min -o cbam.onnx', 'the lowest opset that exports and verifies'),
-        ('attncli export models.py:MyNet -s 1,3,64,64 --dynamic batch --no-verify', 'your own module, batch axis dynamic'),
+        ('attncli export eca_resnet18 --dtype float16 -o eca18_fp16.onnx', 'half precision, verified against float32 PyTorch'),
     ],
 )
 def export(
@@ -72,6 +80,24 @@ def export(
     shape_multiple: ShapeMultipleOpt = 1,
     channels_axis: ChannelsAxisOpt = None,
     device: DeviceOpt = DEVICE_DEFAULT,
+    provider: ProviderOpt = None,
+    dtype: Annotated[
+        Dtype,
+        typer.Option(
+            "--dtype",
+            help="The file's precision: float16 converts weights, activations, inputs and outputs to half (onnxruntime's"
+            " converter, same opset), verified against float32 PyTorch at atol 1e-3, rtol 1e-2 unless --atol/--rtol.",
+        ),
+    ] = Dtype.float32,
+    keep_io_types: Annotated[
+        bool, typer.Option("--keep-io-types", help="With --dtype float16: keep the file's inputs and outputs float32 (Casts at its edges).")
+    ] = False,
+    atol: Annotated[
+        float | None, typer.Option("--atol", help="Verification's absolute tolerance (default 1e-5; 1e-3 for float16).", show_default=False)
+    ] = None,
+    rtol: Annotated[
+        float | None, typer.Option("--rtol", help="Verification's relative tolerance (default 1e-4; 1e-2 for float16).", show_default=False)
+    ] = None,
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,
@@ -80,6 +106,12 @@ def export(
     weights: WeightsOpt = None,
     format: FormatOpt = Format.table,
     report: ReportFileOpt = None,
+    quantize: QuantizeOpt = None,
+    calibration_samples: CalibrationSamplesOpt = None,
+    calibration_data: CalibrationDataOpt = None,
+    eval_samples: EvalSamplesOpt = None,
+    min_cosine: MinCosineOpt = None,
+    min_top1: MinTop1Opt = None,
 ) -> None:
     """Export a model to ONNX at exactly the opset asked for, then verify it against PyTorch.
 
@@ -87,7 +119,9 @@ def export(
 
     The exporter's TracerWarnings (file:line in your model's code) fail the export unless --allow-trace-warnings: each means the file froze one value of a Python expression on a tensor.
 
-    Exit 1 when the export or the verification fails, or the trace warned (the file is kept for inspection), 2 on usage errors.
+    With --quantize the verified file is also quantized to int8, written next to it as <name>_int8.onnx (e.g. eca_resnet50_opset17_int8.onnx) at the same opset, and judged against PyTorch over --eval-samples seeded inputs: cosine similarity (the smallest, >= --min-cosine), error relative to the output's range, and for classifiers top-1 agreement (>= --min-top1).
+
+    Exit 1 when the export or the verification fails, the int8 file falls short, or the trace warned (the file is kept for inspection), 2 on usage errors.
     """
     from attncli import api
     from attncli.errors import CheckFailed
@@ -96,9 +130,12 @@ def export(
     result = api.export(
         model, output, opset=opset, dynamic=dynamic.value, exporter=exporter.value, force=force, verify=verify,
         params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
-        weights=weights, device=choice_value(device), allow_trace_warnings=allow_trace_warnings,
+        weights=weights, device=choice_value(device), provider=provider, allow_trace_warnings=allow_trace_warnings,
         shapes=shape or (), shapes_only=shapes_only, shape_multiple=shape_multiple,
-        channels_axis=1 if channels_axis is None else channels_axis,
+        channels_axis=1 if channels_axis is None else channels_axis, dtype=dtype.value, keep_io_types=keep_io_types,
+        atol=atol, rtol=rtol,
+        quantize=choice_value(quantize), calibration_samples=calibration_samples, calibration_data=calibration_data,
+        eval_samples=eval_samples, min_cosine=min_cosine, min_top1=min_top1,
     )
     for stale in result.removed_stale:
         render.note(f"removed {stale}, a temporary file left by an export that was killed.")
@@ -120,4 +157,8 @@ def export(
     if result.parity is not None and not result.parity:
         raise CheckFailed(
             f"verification failed; {result.path} is kept for inspection ({result.parity.message})."
+        )
+    if result.quantization is not None and not result.quantization:
+        raise CheckFailed(
+            f"the int8 file falls short; {result.quantization.file} is kept for inspection ({result.quantization.message})."
         )

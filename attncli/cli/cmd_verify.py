@@ -10,20 +10,20 @@ from attncli.cli.options import (
     AttnOpt,
     AttnPositionOpt,
     ChannelsAxisOpt,
-    Device,
     DeviceOpt,
     Format,
     FormatOpt,
     InputShapeOpt,
     OutputOpt,
     ParamOpt,
+    ProviderOpt,
     ShapeMultipleOpt,
     ShapeOpt,
     ShapesOnlyOpt,
     WeightsOpt,
     choice_value,
 )
-from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL
+from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL, default_tolerances
 
 
 @command(
@@ -31,7 +31,7 @@ from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL
     examples=[
         ('attncli verify eca_resnet50_opset17.onnx', 'rebuild the model the file records and compare'),
         ('attncli verify sk sk_opset11.onnx --seeds 3 --shape 2,64,32,32', 'more inputs, one more shape'),
-        ('attncli verify model.onnx --device cuda -f json', "on onnxruntime's CUDA provider, as JSON"),
+        ('attncli verify model.onnx --provider cuda -f json', "on onnxruntime's CUDA provider, as JSON"),
     ],
 )
 def verify(
@@ -44,15 +44,26 @@ def verify(
             show_default=False,
         ),
     ],
-    atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance (float32 default).")] = DEFAULT_ATOL,
-    rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule).")] = DEFAULT_RTOL,
+    atol: Annotated[
+        float | None,
+        typer.Option("--atol", help=f"Absolute tolerance (default {DEFAULT_ATOL:g}; for a float16 file {default_tolerances('float16')[0]:g}, bfloat16 {default_tolerances('bfloat16')[0]:g}).", show_default=False),
+    ] = None,
+    rtol: Annotated[
+        float | None,
+        typer.Option(
+            "--rtol",
+            help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule)"
+            f" (default {DEFAULT_RTOL:g}; for a float16 file {default_tolerances('float16')[1]:g}, bfloat16 {default_tolerances('bfloat16')[1]:g}).",
+            show_default=False,
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Random inputs per shape (seeds --seed, --seed+1, ...).")] = 1,
     shape: ShapeOpt = None,
     shapes_only: ShapesOnlyOpt = False,
     shape_multiple: ShapeMultipleOpt = 1,
     channels_axis: ChannelsAxisOpt = None,
     device: DeviceOpt = DEVICE_DEFAULT,
-    provider: Annotated[Device | None, typer.Option("--provider", hidden=True, help="Deprecated: use --device.")] = None,
+    provider: ProviderOpt = None,
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,
@@ -77,7 +88,7 @@ def verify(
 
     With FILE.onnx alone, the model is rebuilt from the spec that `attncli export` recorded in the file (model, -p, --input-shape, --attn, --attn-position, --seed, --weights and the weights' sha256); a weights file that is gone or changed is refused. With MODEL FILE.onnx, the model is built as given and compared as asked; each field that differs from the recorded spec is a note on stderr before the report (and part of a usage error's line).
 
-    PyTorch runs on the CPU; --device picks onnxruntime's execution provider; each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then smaller still, uneven and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at one small shape (each axis at its smallest size) the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32).
+    PyTorch runs on the CPU; --provider (or --device) picks onnxruntime's execution provider (see `attncli providers`); each gets its own copy of every input. Shapes: the model's example shape, plus two more that change every dynamic axis of the file (batch 3 and 2; spatial axes halved, then smaller still, uneven and non-square), plus each --shape (only those with --shapes-only). Inputs: a seeded N(0, 1) draw at every shape, and at one small shape (each axis at its smallest size) the same draw shifted to mean +2 and -2 and scaled by 4, so that a Python branch on a tensor's value frozen by the export shows. Defaults atol 1e-5, rtol 1e-4 (float32); a float16 file (or bfloat16: its narrowest floating-point type among inputs, outputs and weights) gets looser ones, is fed the inputs cast to its input's type, and is also judged in its own terms (max relative error, max ULPs of its format at PyTorch's value).
 
     --localize names the first module (in the order the modules finish) whose output exceeds the tolerance, with its error figures and the ONNX nodes that implement it; it runs when verify passes too, and then says there is no divergence.
 
@@ -90,13 +101,10 @@ def verify(
         raise UsageError(f"verify takes FILE.onnx or MODEL FILE.onnx, not {len(args)} arguments; see attncli verify -h.")
     model, file = (None, args[0]) if len(args) == 1 else args
     render.check_target(output)
-    if provider is not None:
-        render.note("--provider is deprecated: use --device.")
-        device = provider
     report = api.verify(
         model, file, params=param, input_shape=input_shape, attn=attn, attn_position=choice_value(attn_position), seed=seed,
         weights=weights, on_differences=render.notes, atol=atol, rtol=rtol, seeds=seeds, shapes=shape or (), shapes_only=shapes_only,
-        device=choice_value(device), shape_multiple=shape_multiple, channels_axis=channels_axis, localize=localize,
+        device=choice_value(device), provider=provider, shape_multiple=shape_multiple, channels_axis=channels_axis, localize=localize,
     )
     data = report.as_dict()
     render.emit(format.value, data, partial(render.parity_report, report), output, data["environment"])

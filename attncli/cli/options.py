@@ -13,6 +13,7 @@ import typer
 
 from attncli.blocks import POSITIONS
 from attncli.onnx_export import DEFAULT_DYNAMIC, DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, LOWEST_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
+from attncli.quantize import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_EVAL_SAMPLES, DEFAULT_MIN_COSINE, DEFAULT_MIN_TOP1, QDQ_MIN_OPSET, QUANTIZE_MODES
 from attncli.registry import KINDS
 from attncli.timing import DEFAULT_MIN_TIME, DEFAULT_WARMUP, DEVICES
 
@@ -92,6 +93,17 @@ DeviceOpt = Annotated[
         "--device",
         help="auto: cuda when available (to torch, and to onnxruntime where it runs), else cpu."
         " For onnxruntime, cpu and cuda pick the CPU and CUDA execution providers.",
+    ),
+]
+# any provider the installed onnxruntime has, by short name or onnxruntime's; checked by the library
+# (attncli.providers), so that the list in the help is the one of the installation that runs
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--provider", metavar="NAME",
+        help="onnxruntime's execution provider: cpu, cuda, tensorrt, openvino, dml (directml), coreml or onnxruntime's own"
+        " name (CUDAExecutionProvider); see `attncli providers` for the installed ones (default: --device's).",
+        show_default=False,
     ),
 ]
 WarmupOpt = Annotated[
@@ -205,6 +217,9 @@ FLAGS = {
     "rtol": "--rtol",
     "shapes": "--shape",
     "shapes_only": "--shapes-only",
+    "provider": "--provider",
+    "dtype": "--dtype",
+    "keep_io_types": "--keep-io-types",
 }
 
 
@@ -260,3 +275,61 @@ MinTimeOpt = Annotated[
         show_default=False,
     ),
 ]
+
+# ----------------------------------------------------------------------------- int8 quantization
+
+Quantize = choices("Quantize", QUANTIZE_MODES)
+QuantizeOpt = Annotated[
+    Quantize | None,
+    typer.Option(
+        "--quantize",
+        help="Also quantize the verified file to int8 with onnxruntime: dynamic (weights int8, per channel; Conv runs as ConvInteger)"
+        f" or static (QDQ, weights and activations int8, calibrated; opset {QDQ_MIN_OPSET} or newer). The int8 file is judged against"
+        " PyTorch by cosine similarity and top-1 agreement over seeded inputs, not by elementwise tolerance.",
+        show_default=False,
+    ),
+]
+CalibrationSamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--calibration-samples", metavar="N",
+        help=f"--quantize static: calibrate on N seeded inputs of the example's distribution (default {DEFAULT_CALIBRATION_SAMPLES}).",
+        show_default=False,
+    ),
+]
+CalibrationDataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration-data", metavar="DIR",
+        help="--quantize static: calibrate on the .npy files in DIR instead, each one input (the example's shape, or it without the batch axis).",
+        show_default=False,
+    ),
+]
+EvalSamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--eval-samples", metavar="N",
+        help=f"--quantize: judge the int8 file on N seeded inputs, none of them calibration's (default {DEFAULT_EVAL_SAMPLES}).",
+        show_default=False,
+    ),
+]
+MinCosineOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-cosine", metavar="X",
+        help=f"--quantize: the smallest cosine similarity to PyTorch's output, over the samples, that passes (default {DEFAULT_MIN_COSINE:g}).",
+        show_default=False,
+    ),
+]
+MinTop1Opt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-top1", metavar="X",
+        help=f"--quantize, classifiers: the share of inputs whose top-1 class matches PyTorch's that passes (default {DEFAULT_MIN_TOP1:g}).",
+        show_default=False,
+    ),
+]
+FLAGS.update({
+    "quantize": "--quantize", "calibration_samples": "--calibration-samples", "calibration_data": "--calibration-data",
+    "eval_samples": "--eval-samples", "min_cosine": "--min-cosine", "min_top1": "--min-top1",
+})

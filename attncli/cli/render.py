@@ -371,18 +371,32 @@ class CheckProgress(Reporter):
         self.console.print(line, markup=True, highlight=False, soft_wrap=True)
 
 
+def _quant_cell(q: dict[str, Any] | None) -> str:
+    """A case's int8 figures (QuantReport.as_dict()) in one cell: cosine, then top-1 agreement."""
+    if not q:
+        return "-"
+    cosine = f"{q['cosine_min']:.4f}" if q.get("cosine_min") is not None else "n/a"
+    top1 = f", {q['top1_agreement']:.1%}" if q.get("top1_agreement") is not None else ""
+    return f"{cosine}{top1}"
+
+
 def check_summary(report: CheckReport, console: Console = out) -> None:
     table = Table(title="attncli check", title_justify="left")
     table.add_column("case", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("opset", justify="right")
     table.add_column("max abs error", justify="right", no_wrap=True)
+    quantized = any(getattr(c, "quantization", None) for c in report.cases)
+    if quantized:  # check --quantize: the int8 file's cosine (the smallest) and top-1 agreement
+        table.add_column("int8 cos, top-1", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right")
     table.add_column("message", overflow="fold")
     for c in report.cases:
+        q = getattr(c, "quantization", None)
+        int8 = [_quant_cell(q)] if quantized else []
         table.add_row(
             c.model, f"[{_STATUS_STYLE[c.status]}]{c.status}[/]", str(c.opset),
-            f"{c.max_abs:.2e}" if c.max_abs is not None else "-", f"{c.seconds:.1f}",
+            f"{c.max_abs:.2e}" if c.max_abs is not None else "-", *int8, f"{c.seconds:.1f}",
             "" if c.status == "passed" else c.message,
         )
     console.print(table)
@@ -598,6 +612,9 @@ def export_report(result: ExportResult, console: Console = out) -> None:
     console.print(f"[bold]wrote[/]       {result.path}  ({_fmt_bytes(result.file_bytes)})")
     console.print(f"onnx        opset {result.opset}, {result.route} route, {result.export_seconds:.1f} s; dynamic axes: {axes}")
     console.print(f"model       {result.model}, {fmt_int(result.num_params)} parameters, example input {fmt_shape(result.input_shape)}")
+    if result.dtype != "float32":
+        edges = "inputs and outputs float32" if result.keep_io_types else f"inputs and outputs {result.dtype} too"
+        console.print(f"precision   {result.dtype} weights and activations, {edges}")
     if result.node_count is not None:
         top = ", ".join(f"{op} {n}" for op, n in result.top_operators)
         console.print(f"graph       {fmt_int(result.node_count)} nodes; most used: {top}", soft_wrap=True)
@@ -605,6 +622,25 @@ def export_report(result: ExportResult, console: Console = out) -> None:
         console.print("[dim]not verified (--no-verify): run `attncli verify` on it[/]")
     else:
         parity_report(result.parity, console)
+    if getattr(result, "quantization", None) is not None:
+        quant_report(result.quantization, console)
+
+
+def quant_report(report: Any, console: Console = out) -> None:
+    """An int8 file's judgement (an ``attncli.quantize.QuantReport``): where it is, how it was
+    calibrated, its figures against PyTorch, then the verdict line."""
+    size = f"{_fmt_bytes(report.file_bytes)}" + (f", float {_fmt_bytes(report.float_bytes)}" if report.float_bytes else "")
+    console.print(f"[bold]int8[/]        {report.file}  ({size}); {report.mode}, opset {report.opset}")
+    calibration = report.calibration
+    if calibration:
+        where = calibration["folder"] if calibration["source"] == "folder" else f"seeded inputs from seed {calibration['first_seed']}"
+        console.print(f"calibration {calibration['samples']} inputs: {where}", soft_wrap=True)
+    console.print(
+        f"            onnxruntime {report.provider} vs PyTorch {report.model} in float32, {report.samples} seeded inputs"
+        f" {fmt_shape(report.input_shape)} from seed {report.first_seed}", soft_wrap=True,
+    )
+    verdict, _, rest = report.message.partition(" ")
+    console.print(f"[{'bold green' if report.passed else 'bold red'}]{verdict}[/] {rest}", soft_wrap=True)
 
 
 def parity_report(report: ParityReport, console: Console = out) -> None:
@@ -613,7 +649,8 @@ def parity_report(report: ParityReport, console: Console = out) -> None:
 
     dims = ", ".join(str(d) for d in report.file_input_shape)
     console.print(f"verify      {report.file} (opset {report.opset}), input {report.input_name} ({dims})")
-    console.print(f"            onnxruntime {report.provider} vs PyTorch {report.model} on the CPU")
+    half = f", a {report.precision} file against PyTorch in float32" if report.precision != "float32" else ""
+    console.print(f"            onnxruntime {report.provider} vs PyTorch {report.model} on the CPU{half}")
     console.print(f"tolerance   {report.rule}")
     several = any(len(c.outputs) > 1 for c in report.cases)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
@@ -644,6 +681,19 @@ def parity_report(report: ParityReport, console: Console = out) -> None:
     console.print(f"[{'bold green' if report.passed else 'bold red'}]{verdict}[/] {rest}", soft_wrap=True)
     if report.localization is not None:
         localize_report(report.localization, console)
+
+
+def providers_report(providers: Sequence[Any], console: Console = out) -> None:
+    """onnxruntime's execution providers: the installed ones first, then where the others come from."""
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    for col in ("provider", "short name", "installed", "comes with"):
+        table.add_column(col, no_wrap=col != "comes with")
+    for p in providers:
+        table.add_row(p.name, p.short, "[green]yes[/]" if p.installed else "[dim]no[/]", p.package)
+    console.print(table)
+    console.print("[dim]use one with --provider (verify, bench, check, export); installing: docs/providers.md[/]")
 
 
 # ----------------------------------------------------------------------------- compare
