@@ -10,12 +10,14 @@ module keeps its parameters, buffers, hooks and training flags.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
-from attncli import progress, registry
+from attncli import count_cache, progress, registry
+from attncli.count_cache import CountedModel
 from attncli.conventions import Convention, convention_macs, get_convention, macs_by_operator
 from attncli.counting import CostCount, count_costs, count_params, eval_mode
 from attncli.environment import describe as describe_environment
@@ -145,6 +147,8 @@ class ProfileReport:
     conventions: dict[str, str] = field(default_factory=lambda: dict(CONVENTIONS))
     # versions, platform, CPU, threads, GPU, seed and device (attncli.environment.describe)
     environment: dict[str, Any] = field(default_factory=dict)
+    # every count above (the model's and the baseline's) was read from attncli.count_cache, none traced
+    counts_from_cache: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -352,6 +356,31 @@ def _time_with_baseline(built: BuiltModel, base: BuiltModel, settings: LatencySe
     return model_lat, base_lat
 
 
+def _count_built(built: BuiltModel, depth: int) -> CountedModel:
+    """Trace and count ``built``; the per-module table down to ``depth``."""
+    module = built.module
+    costs = traced_costs(built)
+    total, trainable = count_params(module)
+    attn = attention_paths(module, attention_classes() + user_block_classes(module, built.attn_files))
+    attn_params = _unique_param_count(dict(module.named_modules())[a] for a in attn) if attn else None
+    rows = [asdict(row) for row in _module_costs(module, costs, attn, depth)]
+    return CountedModel(built.name, jsonable(built.kwargs), total, trainable, costs, attn, attn_params, rows)
+
+
+def _counts(built: BuiltModel, use_cache: bool, depth: int) -> tuple[CountedModel, BuiltModel, bool]:
+    """The model's counts, from the cache when it holds them (then nothing is traced), and
+    whether they came from it; the model is built here if the caller left that to a cache hit."""
+    key = count_cache.entry_key(built.request) if use_cache else None
+    cached = count_cache.load(key)
+    if cached is not None:
+        return cached, built, True
+    if built.module is None:
+        built = build(built.request)
+    counted = _count_built(built, sys.maxsize if key else depth)  # an entry holds every depth
+    count_cache.store(key, counted)
+    return counted, built, False
+
+
 def profile_built(
     built: BuiltModel,
     *,
@@ -359,23 +388,20 @@ def profile_built(
     latency: LatencySettings | None = None,
     baseline: str | None = None,
     convention: str | None = None,
+    use_count_cache: bool = False,
 ) -> ProfileReport:
     """Profile an already built model. ``latency=None`` skips timing; ``convention`` (a name in
-    ``attncli.conventions.CONVENTIONS``, default attncli's) is how ``report.convention`` counts MACs."""
+    ``attncli.conventions.CONVENTIONS``, default attncli's) is how ``report.convention`` counts MACs.
+    ``use_count_cache``: read and write ``attncli.count_cache`` (only for a module built from its
+    request and unchanged since; ``built.module`` may then be None, and is built on a miss)."""
     check_depth(depth)
     counting_convention = get_convention(convention)
     if latency is not None:
         latency = latency.resolved()
-    module = built.module
-    costs = traced_costs(built)
-    total, trainable = count_params(module)
-
-    attn = attention_paths(module, attention_classes() + user_block_classes(module, built.attn_files))
+    counted, built, from_cache = _counts(built, use_count_cache, depth)
+    costs, total, trainable, attn, attn_params = counted.costs, counted.params, counted.trainable_params, counted.attention, counted.attention_params
     attention = None
-    attn_params = None
     if attn:
-        named = dict(module.named_modules())
-        attn_params = _unique_param_count(named[a] for a in attn)
         attn_macs = sum(costs.module(a).macs for a in attn)
         attn_flops = sum(costs.module(a).flops for a in attn)
         attention = AttentionCost(
@@ -394,9 +420,14 @@ def profile_built(
 
     base_cmp = None
     if base_request is not None:
-        base_built = build(base_request)
-        base_costs = traced_costs(base_built)
-        base_params, _ = count_params(base_built.module)
+        base_key = count_cache.entry_key(base_request) if use_count_cache else None
+        base_counted = count_cache.load(base_key)
+        from_cache = from_cache and base_counted is not None
+        base_built = build(base_request) if base_counted is None or latency is not None else None
+        if base_counted is None:
+            base_counted = _count_built(base_built, sys.maxsize if base_key else 0)
+            count_cache.store(base_key, base_counted)
+        base_costs, base_params = base_counted.costs, base_counted.params
         base_ms = overhead = None
         if latency is not None:
             sizes = latency.batch_sizes or [built.input_shape[0]]
@@ -406,7 +437,7 @@ def profile_built(
             overhead = latency_overhead(first, base_lat)
         latency_diff = overhead.delta_ms if overhead is not None else None
         base_cmp = BaselineComparison(
-            model=base_built.name,
+            model=base_counted.name,
             params=base_params,
             macs=base_costs.macs,
             flops=base_costs.flops,
@@ -435,7 +466,7 @@ def profile_built(
         model=built.name,
         kind=built.spec.kind if built.spec else "user",
         input_shape=list(built.input_shape),
-        kwargs=jsonable(built.kwargs),
+        kwargs=counted.kwargs,
         params=ParamCounts(total, trainable, attn_params, _share(attn_params, total) if attn_params is not None else None),
         macs=costs.macs,
         flops=costs.flops,
@@ -444,7 +475,7 @@ def profile_built(
         uncounted_ops=costs.uncounted_ops,
         attention=attention,
         depth=depth,
-        modules=_module_costs(module, costs, attn, depth),
+        modules=[ModuleCost(**row) for row in counted.modules if row["depth"] <= depth],
         baseline=base_cmp,
         reference=compare_reference(built, total, costs),
         latency=sweep[0] if sweep else None,
@@ -452,6 +483,7 @@ def profile_built(
         convention=ConventionCount.of(costs, counting_convention),
         notes=notes,
         environment=describe_environment(seed=built.request.seed, device=latency.device if latency is not None else None),
+        counts_from_cache=from_cache,
     )
 
 
@@ -463,12 +495,18 @@ def profile(
     baseline: str | None = None,
     convention: str | None = None,
 ) -> ProfileReport:
-    """Build ``request`` once and profile it (settings are checked before building)."""
+    """Build ``request`` once and profile it (settings are checked before building). Counts come
+    from ``attncli.count_cache`` where it holds them; without latency the model is then not built."""
     check_depth(depth)
     get_convention(convention)
     if latency is not None:
         latency = latency.resolved()
-    return profile_built(build(request), depth=depth, latency=latency, baseline=baseline, convention=convention)
+    if latency is None and count_cache.load(count_cache.entry_key(request)) is not None:
+        # the module is built only if the entry is gone by the time profile_built reads it
+        built = BuiltModel(request.display_name, None, None, request.resolved()[1], {}, request, request.spec())
+    else:
+        built = build(request)
+    return profile_built(built, depth=depth, latency=latency, baseline=baseline, convention=convention, use_count_cache=True)
 
 
 def built_from_module(module: Any, input_shape: Iterable[int], seed: int = 0) -> BuiltModel:

@@ -1,10 +1,15 @@
 """Shared fixtures: the CLI through Typer's test runner."""
 
+import os
 import textwrap
 from dataclasses import dataclass
 
 import pytest
 from typer.testing import CliRunner
+
+# No test reads or fills the user's count cache (attncli.count_cache), in this process or in the
+# CLI subprocesses it starts; tests/test_count_cache.py turns it on in a temporary directory.
+os.environ["ATTNCLI_NO_CACHE"] = "1"
 
 
 @dataclass

@@ -170,3 +170,13 @@ def test_bench_o_json_uses_the_shared_defaults(cli, tmp_path):
     data = json.loads(assert_written(result, path))
     assert data["warmup"] == DEFAULT_WARMUP["cpu"] and data["iters"] is None and data["min_time_s"] == DEFAULT_MIN_TIME["cpu"]
     assert [row["batch_size"] for row in data["rows"]] == [2]  # the input shape's batch, as in profile
+
+
+@pytest.mark.parametrize("argv", [["list"], ["info", "eca"]])
+def test_a_reader_that_goes_away_is_a_quiet_stop_not_a_bug(argv):
+    # `attncli info eca | head -1`: the pipe's reader is gone before attncli writes
+    proc = subprocess.Popen([sys.executable, "-m", "attncli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "bug" not in stderr and "Traceback" not in stderr

@@ -9,6 +9,7 @@ a report, and exit 3. --debug shows the traceback of every error.
 
 import functools
 import inspect
+import os
 import re
 import sys
 import traceback
@@ -21,7 +22,7 @@ from typer.core import TyperGroup
 
 from attncli.version import __version__
 from attncli.cli.options import FLAGS, DebugOpt
-from attncli.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, AttncliError, exception_text, user_location
+from attncli.errors import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, AttncliError, exception_text, user_location
 
 # The parser's errors derive from Click's ClickException, which Typer bundles privately: reach it
 # through the public BadParameter rather than importing a private module.
@@ -103,6 +104,19 @@ def error_line(exc: AttncliError) -> str:
     return f"{flag}: {message}"
 
 
+def _broken_pipe(exc: BaseException) -> bool:
+    """The reader of stdout went away (`attncli info X | head`): not an error, a stop, as the
+    shell's own tools do (exit 128 + SIGPIPE). Rich turns the BrokenPipeError into SystemExit(1);
+    stdout is pointed at /dev/null so that the interpreter's last flush does not fail again."""
+    if not (isinstance(exc, BrokenPipeError) or (isinstance(exc, SystemExit) and isinstance(exc.__context__, BrokenPipeError))):
+        return False
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return True
+
+
 def report_bug(exc: BaseException) -> None:
     """A bug in attncli: the traceback, then what to do with it."""
     from attncli.cli import render
@@ -156,6 +170,8 @@ def command(
                 print("interrupted", file=sys.stderr)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
             except (Exception, SystemExit) as exc:
+                if _broken_pipe(exc):
+                    raise typer.Exit(EXIT_BROKEN_PIPE) from None
                 # Not classified by the library. Raised while the user's code was running (a frame of
                 # theirs is on the traceback): theirs to fix, one line. Otherwise a bug of ours.
                 location = user_location(exc)

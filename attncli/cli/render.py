@@ -574,6 +574,8 @@ def profile_report(report: ProfileReport, console: Console = out) -> None:
         console.print(table)
 
     console.print(f"modules     to depth {report.depth}; attn P/M: share of params/MACs inside attention blocks")
+    if report.counts_from_cache:
+        console.print("counts read from attncli's count cache, not traced [dim](ATTNCLI_NO_CACHE=1 to recount)[/]", style="dim")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     table.add_column("module", no_wrap=True, overflow="ellipsis", max_width=28)
     table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=14)
