@@ -179,6 +179,7 @@ def export(
     eval_samples: int | None = None,
     min_cosine: float | None = None,
     min_top1: float | None = None,
+    simplify: bool = False,
 ) -> Any:
     """Export a model to ONNX at exactly ``opset`` (default ``onnx_export.DEFAULT_OPSET``; ``"min"``:
     the lowest from ``onnx_export.MIN_OPSET`` up that exports and verifies), then unless
@@ -211,6 +212,11 @@ def export(
     ``quantization`` (a ``QuantReport``, truthy when it passed; a failed one does not raise either).
     Static calibrates on ``calibration_samples`` seeded inputs or the ``.npy`` files of
     ``calibration_data``, and needs opset ``quantize.QDQ_MIN_OPSET`` or newer.
+
+    ``simplify``: the verified model goes through onnxscript's optimizer (before the float16
+    conversion and the quantization), is checked and verified again at every shape, and is written
+    instead only when it passes; the result's ``simplify`` says so (a refused simplification does
+    not fail the export). It needs ``verify``.
     """
     from attncli import onnx_export, parity
 
@@ -221,6 +227,8 @@ def export(
             raise UsageError(f"the opset must be a whole number or {onnx_export.LOWEST_OPSET!r}, not {opset!r}.", option="opset")
     opset = onnx_export.DEFAULT_OPSET if opset is None else opset if opset == onnx_export.LOWEST_OPSET else int(opset)
     onnx_export.check_dtype(dtype, keep_io_types)
+    if simplify and not verify:
+        raise UsageError("--simplify writes a simplified file only once it verifies: drop --no-verify or --simplify.", option="simplify")
     atol = parity.default_tolerances(dtype)[0] if atol is None else atol
     rtol = parity.default_tolerances(dtype)[1] if rtol is None else rtol
     # a bad opset, exporter, axes, tolerance or destination fails before the (possibly slow) build
@@ -270,6 +278,7 @@ def export(
         result = onnx_export.export_onnx(
             built, output, opset=opset, dynamic=dynamic, exporter=exporter, force=force, allow_trace_warnings=allow_trace_warnings,
             verify=verify_file if verify else None, channels_axis=channels_axis, dtype=dtype, keep_io_types=keep_io_types,
+            simplify=simplify,
         )
     if quantize is not None and result.passed:  # a float file that failed is not worth quantizing
         with progress.step(f"quantizing {result.path} to int8 ({quantize}) and judging it against PyTorch"):

@@ -266,6 +266,10 @@ class ExportResult:
     keep_io_types: bool = False
     # export --quantize: the int8 file's judgement (an attncli.quantize.QuantReport), None when not asked
     quantization: Any = None
+    # export --simplify: onnxscript's optimizer on the verified model, None when not asked:
+    # {"tool", "nodes_before", "nodes_after", "applied", "problem", "seconds"}; applied False means
+    # the unsimplified (verified) model was written, and "problem" says why
+    simplify: dict[str, Any] | None = None
 
     @property
     def trace_problem(self) -> str:
@@ -323,6 +327,7 @@ def export_onnx(
     channels_axis: int = 1,
     dtype: str = "float32",
     keep_io_types: bool = False,
+    simplify: bool = False,
 ) -> ExportResult:
     """Export ``built`` (a BuiltModel) to ``path``, check the file, and only then put it in place.
 
@@ -349,8 +354,14 @@ def export_onnx(
     ``channels_axis``: the input's channel axis, never dynamic (1; the last for channels-last models).
     ``dtype="float16"``: each route's model converted to half (``to_float16``), its inputs and
     outputs too unless ``keep_io_types``; the metadata records ``attncli.dtype``.
+    ``simplify``: once a route's model is accepted, its float32 model goes through onnxscript's
+    optimizer (``simplify_model``; then to half for float16), is checked and verified again, and is
+    written instead only when all of that passes (the result's ``simplify`` says what happened; the
+    metadata records ``attncli.simplified``). It needs ``verify``.
     """
     check_dtype(dtype, keep_io_types)
+    if simplify and verify is None:
+        raise UsageError("--simplify writes a simplified file only once it verifies: drop --no-verify or --simplify.", option="simplify")
     lowest = isinstance(opset, str) and opset == LOWEST_OPSET
     if lowest:
         validate_opset(MIN_OPSET, exporter)
@@ -369,7 +380,7 @@ def export_onnx(
     channels = check_channels_axis(channels_axis, rank)
     if channels != 1:  # verify FILE.onnx alone plans its shapes around the same channel axis
         attempt.extra_metadata["attncli.channels_axis"] = str(channels)
-    attempt.dtype, attempt.keep_io_types = dtype, keep_io_types
+    attempt.dtype, attempt.keep_io_types, attempt.simplify = dtype, keep_io_types, simplify
     attempt.extra_metadata["attncli.dtype"] = dtype  # verification's default tolerances follow it
     if dtype != "float32":
         attempt.extra_metadata["attncli.keep_io_types"] = str(keep_io_types).lower()
@@ -382,14 +393,19 @@ def export_onnx(
         if chosen is None:
             raise attempt.failure(int(opset))
     seconds = time.perf_counter() - start
+    simplified = None
+    if simplify:
+        written, simplified = attempt.simplified(chosen)
+    else:
+        written = chosen
     if target is None:
         target = check_destination(path, built.name, chosen.opset, force)
     folder = target.parent
     removed = remove_stale_temp_files(folder)
-    _write_checked(chosen.data, target, folder, chosen.opset, chosen.exporter, force)
-    if chosen.parity is not None:
-        chosen.parity.file = str(target)
-    node_count, top_operators = _graph_counts(chosen.data)
+    _write_checked(written.data, target, folder, written.opset, written.exporter, force)
+    if written.parity is not None:
+        written.parity.file = str(target)
+    node_count, top_operators = _graph_counts(written.data)
     result = ExportResult(
         path=str(target),
         model=built.name,
@@ -403,8 +419,8 @@ def export_onnx(
         num_params=built.num_params,
         file_bytes=target.stat().st_size,
         export_seconds=seconds,
-        metadata=chosen.metadata,
-        parity=chosen.parity,
+        metadata=written.metadata,
+        parity=written.parity,
         example_outputs=example_outputs,
         trace_warnings=chosen.trace_warnings,
         allow_trace_warnings=allow_trace_warnings,
@@ -416,6 +432,7 @@ def export_onnx(
         top_operators=top_operators,
         dtype=dtype,
         keep_io_types=keep_io_types,
+        simplify=simplified,
     )
     if chosen.error is not None:  # onnxruntime could not load the only model made: the file stays, for inspection
         raise chosen.error
@@ -475,6 +492,7 @@ class _Candidate:
     problem: str = ""  # no model, or a model that failed verification: why, in one line
     error: CheckFailed | None = None  # onnxruntime could not load the model (verification's error)
     added_in: int | None = None  # the opset an operator the exporter lacked arrived in, when it said
+    raw: bytes = b""  # with simplify: the exporter's float32 model, before any dtype conversion and metadata
 
     @property
     def exporter(self) -> str:
@@ -496,6 +514,7 @@ class _RouteAttempts:
     # the file's precision (one of DTYPES): a float16 route model is converted from the float32 one
     dtype = "float32"
     keep_io_types = False
+    simplify = False  # keep each route's float32 model (``_Candidate.raw``) for ``simplified``
 
     def __init__(self, built: Any, exporter: str, axes: dict[int, str], output_names: list[str],
                  output_axes: list[dict[int, str]], verify: Any, example_outputs: dict[str, Any]) -> None:
@@ -575,6 +594,8 @@ class _RouteAttempts:
         candidate = _Candidate(route, opset)
         try:
             data, candidate.trace_warnings = self._model_bytes(route, opset)
+            if self.simplify:
+                candidate.raw = data
             if self.dtype == "float16":
                 data = to_float16(data, self.built.name, self.keep_io_types)
             _check_in_memory(data, opset, candidate.exporter)
@@ -592,6 +613,44 @@ class _RouteAttempts:
         if self.verify is not None:
             self._verify(candidate)
         return candidate
+
+    def simplified(self, chosen: _Candidate) -> tuple[_Candidate, dict[str, Any]]:
+        """``chosen``'s model through onnxscript's optimizer (before the float16 conversion), checked
+        as a route's model is (full checker, opset read back) and verified again at every shape:
+        the simplified candidate when all of that passes, else ``chosen``; and what happened."""
+        start = time.perf_counter()
+        info: dict[str, Any] = {"tool": simplifier_name(), "nodes_before": _graph_counts(chosen.data)[0],
+                                "nodes_after": None, "applied": False, "problem": None, "seconds": 0.0}
+        if not chosen.accepted:
+            info["problem"] = "not tried: the exported model did not verify"
+            return chosen, info
+        candidate = _Candidate(chosen.route, chosen.opset, trace_warnings=chosen.trace_warnings)
+        try:
+            data = simplify_model(chosen.raw, self.built.name)
+            if self.dtype == "float16":
+                data = to_float16(data, self.built.name, self.keep_io_types)
+            info["nodes_after"] = _graph_counts(data)[0]
+            written = _opset_in(data, len(data))
+            if written != chosen.opset:
+                raise CheckFailed(f"the simplified model is at opset {written}, not the asked {chosen.opset}")
+            try:
+                import onnx
+
+                onnx.checker.check_model(data, full_check=True)
+            except Exception as exc:
+                raise CheckFailed(f"the ONNX checker rejects the simplified model: {str(exc).strip().splitlines()[0]}") from exc
+        except CheckFailed as exc:
+            info["problem"], info["seconds"] = str(exc), time.perf_counter() - start
+            return chosen, info
+        candidate.metadata = dict(chosen.metadata, **{"attncli.simplified": info["tool"]})
+        candidate.data = data + _metadata_message(candidate.metadata)
+        self._verify(candidate)
+        info["seconds"] = time.perf_counter() - start
+        if not candidate.accepted:
+            info["problem"] = f"the simplified model fails: {candidate.problem}"
+            return chosen, info
+        info["applied"] = True
+        return candidate, info
 
     def _model_bytes(self, route: str, opset: int) -> tuple[bytes, list[TraceWarning]]:
         args = (self.axes, self.output_names, self.output_axes)
@@ -620,6 +679,33 @@ class _RouteAttempts:
                 return
         if not candidate.parity:
             candidate.problem = f"verification failed ({candidate.parity.message})"
+
+
+def simplifier_name() -> str:
+    """``onnxscript.optimizer <version>``: what ``simplify_model`` runs, as the metadata records it."""
+    import onnxscript
+
+    return f"onnxscript.optimizer {onnxscript.__version__}"
+
+
+def simplify_model(data: bytes, name: str) -> bytes:
+    """A model's bytes through onnxscript's optimizer (``onnxscript.optimizer.optimize``): constant
+    folding, shape arithmetic on known shapes folded, dead nodes removed, functions inlined. The
+    opset and the dynamic axes are kept (the caller checks the opset and verifies the result)."""
+    import onnx
+    import onnxscript.optimizer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimized = onnxscript.optimizer.optimize(onnx.load_model_from_string(data))
+    except Exception as exc:
+        text = _ANSI.sub("", str(exc)).strip().splitlines()
+        raise CheckFailed(f"onnxscript's optimizer fails on {name}: {(text[0] if text else type(exc).__name__)[:300]}") from exc
+    # it leaves the shapes it inferred in value_info; the exporters' files carry none, and
+    # onnxruntime's quantizer rewrites nodes under them and then fails its own shape inference
+    del optimized.graph.value_info[:]
+    return _serialize(optimized, name)
 
 
 def _convert_down(data: bytes, opset: int, name: str) -> bytes:

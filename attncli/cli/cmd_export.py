@@ -112,6 +112,15 @@ def export(
     eval_samples: EvalSamplesOpt = None,
     min_cosine: MinCosineOpt = None,
     min_top1: MinTop1Opt = None,
+    simplify: Annotated[
+        bool,
+        typer.Option(
+            "--simplify",
+            help="Simplify the verified model with onnxscript's optimizer (constant folding, the exporter's shape arithmetic"
+            " folded; same opset, same dynamic axes), verify it again at every shape, and write it only if it passes"
+            " (else the unsimplified file, and a note). Needs verification.",
+        ),
+    ] = False,
 ) -> None:
     """Export a model to ONNX at exactly the opset asked for, then verify it against PyTorch.
 
@@ -135,7 +144,7 @@ def export(
         channels_axis=1 if channels_axis is None else channels_axis, dtype=dtype.value, keep_io_types=keep_io_types,
         atol=atol, rtol=rtol,
         quantize=choice_value(quantize), calibration_samples=calibration_samples, calibration_data=calibration_data,
-        eval_samples=eval_samples, min_cosine=min_cosine, min_top1=min_top1,
+        eval_samples=eval_samples, min_cosine=min_cosine, min_top1=min_top1, simplify=simplify,
     )
     for stale in result.removed_stale:
         render.note(f"removed {stale}, a temporary file left by an export that was killed.")
@@ -147,6 +156,8 @@ def export(
         render.note(f"{result.path} was made by the {result.route} route.")
     for warning in result.trace_warnings:
         render.note(f"trace warning at {warning}")
+    if result.simplify is not None and not result.simplify["applied"]:
+        render.note(f"not simplified ({result.simplify['problem']}): {result.path} is the unsimplified file.")
     data = result.as_dict()
     render.emit(format.value, data, partial(render.export_report, result), report, data["environment"])
     if result.trace_problem:

@@ -620,6 +620,12 @@ def export_report(result: ExportResult, console: Console = out) -> None:
     if result.node_count is not None:
         top = ", ".join(f"{op} {n}" for op, n in result.top_operators)
         console.print(f"graph       {fmt_int(result.node_count)} nodes; most used: {top}", soft_wrap=True)
+    simplified = getattr(result, "simplify", None)
+    if simplified is not None:
+        if simplified["applied"]:
+            console.print(f"simplified  {fmt_int(simplified['nodes_before'])} -> {fmt_int(simplified['nodes_after'])} nodes (onnxscript optimizer)")
+        else:
+            console.print(f"simplified  [yellow]no[/]: {simplified['problem']}; the unsimplified file was written", soft_wrap=True)
     if result.parity is None:
         console.print("[dim]not verified (--no-verify): run `attncli verify` on it[/]")
     else:
