@@ -146,6 +146,8 @@ def default_of(param):
         ("--threads", ["profile", "bench", "compare"]),
         ("--batch-size", ["profile", "bench"]),
         ("--opset", ["export", "bench"]),
+        ("--atol", ["verify", "export", "check"]),
+        ("--rtol", ["verify", "export", "check"]),
         ("--attn-position", ["info", "profile", "bench", "export", "verify", "compare"]),
         ("--format", ["info", "profile", "bench", "export", "verify", "providers"]),  # list: see below
         ("--output", ["list", "info", "profile", "bench", "verify", "check", "compare", "providers"]),

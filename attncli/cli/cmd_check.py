@@ -7,6 +7,8 @@ from attncli.cli import render
 from attncli.cli.app import command
 from attncli.cli.cmd_report import emit_check_report
 from attncli.cli.options import (
+    AtolOpt,
+    RtolOpt,
     AllowTraceWarningsOpt,
     AttnOpt,
     AttnPositionOpt,
@@ -83,8 +85,8 @@ def check_registry(
     weights: WeightsOpt = None,
     shape: ShapeOpt = None,
     shapes_only: ShapesOnlyOpt = False,
-    atol: Annotated[float | None, typer.Option("--atol", help="Absolute tolerance (default 1e-5).", show_default=False)] = None,
-    rtol: Annotated[float | None, typer.Option("--rtol", help="Relative tolerance (default 1e-4).", show_default=False)] = None,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
     quantize: QuantizeOpt = None,
     provider: ProviderOpt = None,
 ) -> None:

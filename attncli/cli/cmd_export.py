@@ -7,6 +7,8 @@ import typer
 from attncli.cli import render
 from attncli.cli.app import command
 from attncli.cli.options import (
+    AtolOpt,
+    RtolOpt,
     AllowTraceWarningsOpt,
     DEVICE_DEFAULT,
     DYNAMIC_DEFAULT,
@@ -92,12 +94,8 @@ def export(
     keep_io_types: Annotated[
         bool, typer.Option("--keep-io-types", help="With --dtype float16: keep the file's inputs and outputs float32 (Casts at its edges).")
     ] = False,
-    atol: Annotated[
-        float | None, typer.Option("--atol", help="Verification's absolute tolerance (default 1e-5; 1e-3 for float16).", show_default=False)
-    ] = None,
-    rtol: Annotated[
-        float | None, typer.Option("--rtol", help="Verification's relative tolerance (default 1e-4; 1e-2 for float16).", show_default=False)
-    ] = None,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
     param: ParamOpt = None,
     input_shape: InputShapeOpt = None,
     attn: AttnOpt = None,

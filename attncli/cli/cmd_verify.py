@@ -6,6 +6,8 @@ import typer
 from attncli.cli import render
 from attncli.cli.app import command
 from attncli.cli.options import (
+    AtolOpt,
+    RtolOpt,
     DEVICE_DEFAULT,
     AttnOpt,
     AttnPositionOpt,
@@ -23,7 +25,6 @@ from attncli.cli.options import (
     WeightsOpt,
     choice_value,
 )
-from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL, default_tolerances
 
 
 @command(
@@ -44,19 +45,8 @@ def verify(
             show_default=False,
         ),
     ],
-    atol: Annotated[
-        float | None,
-        typer.Option("--atol", help=f"Absolute tolerance (default {DEFAULT_ATOL:g}; for a float16 file {default_tolerances('float16')[0]:g}, bfloat16 {default_tolerances('bfloat16')[0]:g}).", show_default=False),
-    ] = None,
-    rtol: Annotated[
-        float | None,
-        typer.Option(
-            "--rtol",
-            help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule)"
-            f" (default {DEFAULT_RTOL:g}; for a float16 file {default_tolerances('float16')[1]:g}, bfloat16 {default_tolerances('bfloat16')[1]:g}).",
-            show_default=False,
-        ),
-    ] = None,
+    atol: AtolOpt = None,
+    rtol: RtolOpt = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Random inputs per shape (seeds --seed, --seed+1, ...).")] = 1,
     shape: ShapeOpt = None,
     shapes_only: ShapesOnlyOpt = False,

@@ -14,6 +14,7 @@ import typer
 from attncli.blocks import POSITIONS
 from attncli.onnx_export import DEFAULT_DYNAMIC, DEFAULT_OPSET, DYNAMIC_CHOICES, DYNAMO_MIN_OPSET, LOWEST_OPSET, MIN_OPSET, TORCHSCRIPT_MAX_OPSET
 from attncli.quantize import DEFAULT_CALIBRATION_SAMPLES, DEFAULT_EVAL_SAMPLES, DEFAULT_MIN_COSINE, DEFAULT_MIN_TOP1, QDQ_MIN_OPSET, QUANTIZE_MODES
+from attncli.parity import DEFAULT_ATOL, DEFAULT_RTOL, default_tolerances
 from attncli.registry import KINDS
 from attncli.timing import DEFAULT_MIN_TIME, DEFAULT_WARMUP, DEVICES
 
@@ -171,6 +172,26 @@ ShapesOnlyOpt = Annotated[
     typer.Option(
         "--shapes-only",
         help="Verify at the --shape shapes only, not the model's example shape and the two planned from it (for a model valid at some sizes only).",
+    ),
+]
+
+# verify, export and check: one pair of tolerances, defaults by the file's precision (parity's)
+AtolOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--atol",
+        help=f"Absolute tolerance (default {DEFAULT_ATOL:g}; for a float16 file {default_tolerances('float16')[0]:g},"
+        f" bfloat16 {default_tolerances('bfloat16')[0]:g}).",
+        show_default=False,
+    ),
+]
+RtolOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rtol",
+        help="Relative tolerance: an element fails only when |onnx - torch| > atol and > rtol*|torch| (Polygraphy's rule)"
+        f" (default {DEFAULT_RTOL:g}; for a float16 file {default_tolerances('float16')[1]:g}, bfloat16 {default_tolerances('bfloat16')[1]:g}).",
+        show_default=False,
     ),
 ]
 
